@@ -1,0 +1,1 @@
+"""streamfit: train text classifiers on data that does not fit in memory."""
