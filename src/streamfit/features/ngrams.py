@@ -38,7 +38,7 @@ class NgramCounts:
     Attributes:
         vocab_size: V, the number of word ids (padding and OOV included).
         ngram_range: (n_min, n_max), the n-gram orders that were counted.
-        keys: int64 `ngram_key` of each candidate n-gram, sorted ascending.
+        keys: int64 `ngram_key` of each candidate n-gram (any order, unique).
         class_df: int64 `[len(keys), num_classes]`: how many training
             documents of each class contain the n-gram (at least once).
         class_counts: int64 `[num_classes]`: training documents per class.
@@ -213,62 +213,3 @@ def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(rows), np.concatenate(keys)
-
-
-def count_class_df(row_of_key: np.ndarray, keys: np.ndarray, labels: np.ndarray,
-                   num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class document frequencies of the keys listed by `doc_ngram_keys`.
-
-    A key repeated within one row counts once for that row.
-
-    Args:
-        row_of_key: int64 row index of each key (as returned by `doc_ngram_keys`).
-        keys: int64 keys.
-        labels: int class index (0..num_classes-1) of each row.
-        num_classes: number of classes.
-
-    Returns:
-        `(unique_keys, class_df)`: sorted unique int64 keys and int64
-        `[len(unique_keys), num_classes]` document counts.
-    """
-    # Within one key, rows appear in non-decreasing order (keys of one order are
-    # listed in position order), so a stable sort by key leaves a row's
-    # repeats of a key adjacent.
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    rows = row_of_key[order]
-    first_in_row = np.ones(len(keys), dtype=bool)
-    first_in_row[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
-    keys = keys[first_in_row]
-    classes = np.asarray(labels, dtype=np.int64)[rows[first_in_row]]
-    starts = np.ones(len(keys), dtype=bool)
-    starts[1:] = keys[1:] != keys[:-1]
-    unique_keys = keys[starts]
-    key_index = np.cumsum(starts) - 1
-    class_df = np.bincount(key_index * num_classes + classes,
-                           minlength=len(unique_keys) * num_classes)
-    return unique_keys, class_df.reshape(len(unique_keys), num_classes).astype(np.int64)
-
-
-def merge_class_df(keys_a: np.ndarray, df_a: np.ndarray, keys_b: np.ndarray,
-                   df_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Add two sets of per-class document frequencies (e.g. of two chunks).
-
-    Args:
-        keys_a: sorted unique int64 keys.
-        df_a: int64 `[len(keys_a), num_classes]`.
-        keys_b: sorted unique int64 keys.
-        df_b: int64 `[len(keys_b), num_classes]`.
-
-    Returns:
-        `(keys, class_df)`: the sorted union of the keys and the summed counts.
-    """
-    keys = np.concatenate([keys_a, keys_b])
-    df = np.concatenate([df_a, df_b])
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    starts = np.ones(len(keys), dtype=bool)
-    starts[1:] = keys[1:] != keys[:-1]
-    if starts.all():
-        return keys, df[order]
-    return keys[starts], np.add.reduceat(df[order], np.flatnonzero(starts), axis=0)

@@ -1,0 +1,36 @@
+"""Pick the model family from the data's shape, by the guide's rule."""
+
+from __future__ import annotations
+
+from streamfit.errors import UserError
+
+SAMPLES_PER_WORD_THRESHOLD = 1500
+"""The guide's cut between n-gram MLPs and sequence models."""
+
+
+def choose_model(samples: int, median_words_per_sample: float) -> str:
+    """The guide's rule for `--model auto`: an n-gram MLP or a sequence sepCNN.
+
+    Google's text classification guide ("Step 2.5: Choose a Model") computes
+    the ratio S/W of the number of training samples to the median number of
+    words per sample. Below 1500, n-gram TF-IDF vectors with an MLP win; at
+    1500 or more, padded word sequences with a sepCNN do. IMDB (25,000
+    reviews of a median 174 words, ratio about 144) is an MLP dataset.
+
+    Args:
+        samples: training rows.
+        median_words_per_sample: median words (tokens) per training row. With
+            0 (most rows empty) there is nothing to convolve: "mlp".
+
+    Returns:
+        `"mlp"` or `"sepcnn"`.
+
+    Raises:
+        UserError: no training rows.
+    """
+    if samples < 1:
+        raise UserError(f"samples={samples}: there are no training rows to choose a model "
+                        "for; check the training data")
+    if median_words_per_sample <= 0:
+        return "mlp"
+    return "mlp" if samples / median_words_per_sample < SAMPLES_PER_WORD_THRESHOLD else "sepcnn"
