@@ -21,7 +21,8 @@ import numpy as np
 from streamfit.errors import UserError
 
 
-def _check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value, minimum: int) -> int:
+    """Return `value` as an int, or raise a UserError naming `name` if it is not one >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise UserError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
@@ -72,11 +73,11 @@ class EpochSampler:
 
     def __init__(self, num_rows: int, batch_size: int, *, seed: int, shuffle: bool = True,
                  drop_remainder: bool = False, rank: int = 0, world_size: int = 1):
-        self.num_rows = _check_int("num_rows", num_rows, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.world_size = _check_int("world_size", world_size, 1)
-        self.rank = _check_int("rank", rank, 0)
+        self.num_rows = check_int("num_rows", num_rows, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.seed = check_int("seed", seed, 0)
+        self.world_size = check_int("world_size", world_size, 1)
+        self.rank = check_int("rank", rank, 0)
         if self.rank >= self.world_size:
             raise UserError(f"rank={rank} must be in [0, world_size={world_size})")
         self.shuffle = bool(shuffle)
@@ -126,7 +127,7 @@ class EpochSampler:
         Returns:
             A read-only array of `num_rows` row ids, int32 when they fit.
         """
-        epoch = _check_int("epoch", epoch, 0)
+        epoch = check_int("epoch", epoch, 0)
         with self._lock:
             if self._cache is None or self._cache[0] != epoch:
                 dtype = np.int32 if self.num_rows < 2**31 else np.int64
@@ -163,7 +164,7 @@ class EpochSampler:
         Raises:
             UserError: `epoch` or `step` out of range.
         """
-        step = _check_int("step", step, 0)
+        step = check_int("step", step, 0)
         if step >= self._steps:
             raise UserError(f"step={step} must be in [0, {self._steps}) (steps per epoch)")
         lo, hi = self._shard_bounds(step)
@@ -171,7 +172,7 @@ class EpochSampler:
         begin = self.rank + lo * self.world_size
         end = self.rank + hi * self.world_size
         if not self.shuffle:
-            _check_int("epoch", epoch, 0)
+            check_int("epoch", epoch, 0)
             return np.arange(begin, end, self.world_size, dtype=np.int64)
         return self.permutation(epoch)[begin:end:self.world_size].astype(np.int64)
 
@@ -214,5 +215,5 @@ class SamplerState:
         for key in ("seed", "epoch", "step"):
             if key not in state:
                 raise UserError(f"sampler state has no {key!r}; the checkpoint is incomplete")
-            values[key] = _check_int(f"sampler state {key}", state[key], 0)
+            values[key] = check_int(f"sampler state {key}", state[key], 0)
         return cls(**values)
