@@ -1,0 +1,54 @@
+"""Batches of a prepared dataset: sampled row ids, taken from disk, featurized."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from streamfit.batches.base import Batch, BatchSet
+from streamfit.prepare.cache import PreparedSplit
+from streamfit.sampling.sampler import EpochSampler
+
+Featurize = Callable[[np.ndarray, np.ndarray], Any]
+
+
+class PreparedBatches(BatchSet):
+    """Batch `index` of epoch `epoch` of a prepared split, as `(x, y)`.
+
+    The sampler picks the row ids (a global shuffle per epoch, sharded for
+    distributed training), the split reads their token ids from disk, and
+    `featurize(offsets, ids)` turns them into model input (a CSR matrix of
+    TF-IDF weights, padded sequences, ...). `y` holds int64 class ids.
+
+    Args:
+        split: the prepared rows.
+        featurize: a feature extractor's `transform`.
+        batch_size: rows per batch.
+        shuffle: a new global order every epoch (training); False keeps file order.
+        seed: the shuffle seed.
+        drop_remainder: skip the last partial batch.
+        rank: this process's shard, for distributed training.
+        world_size: number of shards.
+    """
+
+    def __init__(self, split: PreparedSplit, featurize: Featurize, batch_size: int = 128, *,
+                 shuffle: bool = True, seed: int = 0, drop_remainder: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        self.split = split
+        self.featurize = featurize
+        self.sampler = EpochSampler(len(split), batch_size, seed=seed, shuffle=shuffle,
+                                    drop_remainder=drop_remainder, rank=rank, world_size=world_size)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.split)
+
+    def batch(self, epoch: int, index: int) -> Batch:
+        rows = self.sampler.indices(epoch, index)
+        offsets, ids, labels = self.split.take(rows)
+        return self.featurize(offsets, ids), labels.astype(np.int64)

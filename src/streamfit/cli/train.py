@@ -1,0 +1,80 @@
+"""`streamfit train`: raw files to a bundle with the guide's n-gram MLP."""
+
+from __future__ import annotations
+
+import argparse
+
+from streamfit.cli.args import add_source_arguments, source_spec
+from streamfit.errors import UserError
+from streamfit.recipe import MODEL_CHOICES, TrainConfig, train_text_classifier
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a classifier and save a bundle",
+                                   description="Train a text classifier on DATA and save a bundle in --output.")
+    add_source_arguments(parser)
+    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="bundle directory to write")
+    parser.add_argument("--validation", nargs="+", metavar="DATA",
+                        help="validation data (read like DATA); default: --validation-split of DATA")
+    parser.add_argument("--validation-split", type=float, default=0.1, metavar="F",
+                        help="fraction of DATA held out for validation and early stopping "
+                             "when --validation is not given (default: 0.1; 0 for none)")
+    parser.add_argument("--model", choices=MODEL_CHOICES, default="auto",
+                        help="auto picks by the guide's samples/words-per-sample rule (default)")
+    parser.add_argument("--epochs", type=int, default=10, help="most epochs (default: 10)")
+    parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default: 128)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: 1e-3)")
+    parser.add_argument("--patience", type=int, default=2, help="early stopping patience (default: 2)")
+    parser.add_argument("--top-k", type=int, default=20000, help="n-gram features kept (default: 20000)")
+    parser.add_argument("--ngrams", type=int, default=2, metavar="N", help="word n-grams up to N (default: 2)")
+    parser.add_argument("--units", type=int, default=64, help="MLP hidden units (default: 64)")
+    parser.add_argument("--layers", type=int, default=2, help="MLP layers (default: 2)")
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate (default: 0.2)")
+    parser.add_argument("--class-weight", choices=("balanced",), default=None,
+                        help="balanced: weight classes inversely to their frequency")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, shuffle and init (default: 0)")
+    parser.add_argument("--cache", metavar="DIR", default=None,
+                        help="prepared-dataset directory (default: ~/.cache/streamfit/<digest>)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--workers", type=int, default=1, help="batch-producing threads (default: 1)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="0 silent, 1 progress bar, 2 one line per epoch (default: 2)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("epochs", "batch_size", "top_k", "ngrams", "units", "layers", "workers"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
+    if not 0 <= args.dropout < 1:
+        raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
+    spec = source_spec(args)
+    validation = None
+    if args.validation:
+        validation = source_spec(argparse.Namespace(**{**vars(args), "data": args.validation}))
+    config = TrainConfig(
+        output=args.output, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, patience=args.patience, top_k=args.top_k,
+        ngram_range=(1, args.ngrams), units=args.units, layers=args.layers, dropout=args.dropout,
+        seed=args.seed, cache=args.cache, validation_split=args.validation_split,
+        class_weight=args.class_weight, device=args.device, workers=args.workers, verbose=args.verbose)
+    log = print if args.verbose else (lambda line: None)
+    result = train_text_classifier(spec, config, validation=validation, log=log)
+    accounting = result.dataset.manifest["accounting"]
+    if args.verbose:
+        print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"
+              + _skipped(accounting))
+        s = result.seconds
+        print(f"saved {result.bundle} ({result.model_name}; prepare {s['prepare']:.1f}s, "
+              f"train {s['train']:.1f}s, total {s['total']:.1f}s)")
+    return 0
+
+
+def _skipped(accounting: dict) -> str:
+    if not accounting["skipped"]:
+        return ", skipped none"
+    parts = []
+    for cause, count in accounting["skipped"].items():
+        where = ", ".join(accounting["examples"].get(cause, [])[:3])
+        parts.append(f"{count} {cause}" + (f" ({where})" if where else ""))
+    return ", skipped " + "; ".join(parts)

@@ -1,0 +1,349 @@
+"""Prepare a dataset once, train on it many times.
+
+Two streaming passes over the data, each one chunk at a time:
+
+1. Read the sources, tokenize, assign each row to the training or the
+   validation split, and count labels, lengths and word document frequencies
+   over the training rows. The tokens go to a temporary Arrow file, so the
+   text is read and tokenized only once.
+2. With the vocabulary fixed, map tokens to word ids, count n-gram document
+   frequencies per class (for feature selection) and write the token ids and
+   class ids of each split.
+
+Nothing here holds more than one chunk of rows plus bounded tables (the
+counters prune), so memory does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from streamfit.errors import UserError
+from streamfit.features.ngrams import NgramCounts, doc_ngram_keys
+from streamfit.prepare.cache import (
+    CACHE_FORMAT,
+    PreparedSplit,
+    SplitWriter,
+    load_npz,
+    read_manifest,
+    write_json,
+)
+from streamfit.prepare.counting import DocFrequencyCounter
+from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels
+from streamfit.prepare.split import validation_mask
+from streamfit.prepare.stats import LengthStats, samples_per_word_ratio
+from streamfit.prepare.tokenize import Tokenizer
+from streamfit.prepare.vocabulary import Vocabulary
+from streamfit.sources import RowAccounting, SourceSpec, iter_records, resolve_paths
+
+_TOKENS_SCHEMA = pa.schema([("tokens", pa.list_(pa.string())), ("label", pa.string()),
+                            ("source", pa.int32()), ("line", pa.int64()),
+                            ("validation", pa.bool_())])
+#: Bytes of counting tables the n-gram counter may hold (it prunes beyond).
+_NGRAM_TABLE_BYTES = 192 << 20
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Options of the prepare layer (what changes them rebuilds the cache).
+
+    Args:
+        lowercase: fold case before tokenizing.
+        min_df: words in fewer training documents are out of vocabulary.
+        max_words: the most words the vocabulary keeps (most frequent first).
+        ngram_range: n-gram orders counted for feature selection.
+        validation_split: fraction of rows held out for validation (0 for none).
+        seed: seed of the validation split.
+    """
+
+    lowercase: bool = True
+    min_df: int = 2
+    max_words: int = (1 << 20) - 2
+    ngram_range: tuple[int, int] = (1, 2)
+    validation_split: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 <= self.validation_split < 1:
+            raise UserError(f"--validation-split {self.validation_split} must be in [0, 1); "
+                            "pass e.g. 0.1")
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset: splits of token ids, vocabulary, labels, statistics."""
+
+    directory: Path
+    manifest: dict
+    vocabulary: Vocabulary
+    labels: LabelMap
+    train: PreparedSplit
+    validation: PreparedSplit | None
+    reused: bool = False
+    _ngrams: NgramCounts | None = field(default=None, repr=False)
+
+    @property
+    def stats(self) -> dict:
+        return self.manifest["stats"]
+
+    @property
+    def ngram_counts(self) -> NgramCounts:
+        if self._ngrams is None:
+            data = load_npz(self.directory / "ngrams.npz")
+            self._ngrams = NgramCounts(
+                vocab_size=len(self.vocabulary), ngram_range=tuple(self.manifest["options"]["ngram_range"]),
+                keys=data["keys"], class_df=data["class_df"], class_counts=data["class_counts"])
+        return self._ngrams
+
+
+def source_identity(spec: SourceSpec) -> list[dict]:
+    """Path, size and modification time of every file of a source."""
+    out = []
+    for path in resolve_paths(spec.paths):
+        st = os.stat(path)
+        out.append({"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def _spec_options(spec: SourceSpec) -> dict:
+    options = dataclasses.asdict(spec)
+    options.pop("paths")
+    options.pop("strict")
+    return json.loads(json.dumps(options))
+
+
+def cache_key(spec: SourceSpec, options: PrepareOptions, validation: SourceSpec | None) -> dict:
+    """Everything a prepared dataset depends on; equal keys mean a reusable cache."""
+    return {
+        "format": CACHE_FORMAT,
+        "sources": source_identity(spec),
+        "source_options": _spec_options(spec),
+        "validation_sources": source_identity(validation) if validation else None,
+        "validation_options": _spec_options(validation) if validation else None,
+        "options": json.loads(json.dumps(dataclasses.asdict(options))),
+    }
+
+
+def default_cache_dir(key: dict) -> Path:
+    """`$STREAMFIT_CACHE` or `~/.cache/streamfit`, one folder per data and options."""
+    root = os.environ.get("STREAMFIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "streamfit")
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root) / digest
+
+
+def load_or_prepare(spec: SourceSpec, options: PrepareOptions, cache_dir: str | Path | None = None,
+                    validation: SourceSpec | None = None, progress=None) -> PreparedDataset:
+    """Open the prepared dataset in `cache_dir` if it matches, else prepare it there.
+
+    Args:
+        spec: the training data.
+        options: prepare options.
+        cache_dir: where the prepared dataset lives; None for the default location.
+        validation: separate validation data, prepared with the training vocabulary.
+        progress: optional callable(str) told what each pass is doing.
+
+    Returns:
+        The prepared dataset; `reused` says whether the cache was reused.
+    """
+    key = cache_key(spec, options, validation)
+    directory = Path(cache_dir) if cache_dir else default_cache_dir(key)
+    manifest = read_manifest(directory)
+    if manifest is not None and manifest.get("key") == key:
+        dataset = open_prepared(directory)
+        dataset.reused = True
+        return dataset
+    prepare(spec, options, directory, validation=validation, key=key, progress=progress)
+    return open_prepared(directory)
+
+
+def open_prepared(directory: str | Path) -> PreparedDataset:
+    """Open a prepared dataset written by `prepare`."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise UserError(f"{directory}: not a prepared dataset (no readable manifest.json); "
+                        "run `streamfit prepare` to build it")
+    vocabulary = Vocabulary.from_table(ipc.open_file(str(directory / "vocabulary.arrow")).read_all())
+    validation = directory / "validation.arrow"
+    return PreparedDataset(
+        directory=directory, manifest=manifest, vocabulary=vocabulary,
+        labels=LabelMap(manifest["labels"]), train=PreparedSplit(directory / "train.arrow"),
+        validation=PreparedSplit(validation) if validation.exists() else None)
+
+
+def prepare(spec: SourceSpec, options: PrepareOptions, directory: str | Path,
+            validation: SourceSpec | None = None, key: dict | None = None, progress=None) -> Path:
+    """Build a prepared dataset in `directory` (replacing what is there).
+
+    The dataset is built in a temporary sibling folder and renamed into place
+    at the end, so an interrupted run never leaves a half-written cache.
+    """
+    directory = Path(directory)
+    key = key or cache_key(spec, options, validation)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        manifest = _build(spec, options, work, validation, progress or (lambda message: None))
+        manifest["key"] = key
+        write_json(work / "manifest.json", manifest)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(work, directory)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return directory
+
+
+def _build(spec, options, work: Path, validation_spec, progress) -> dict:
+    tokenizer = Tokenizer(lowercase=options.lowercase)
+    accounting = RowAccounting(strict=spec.strict)
+    progress("reading and tokenizing")
+    words = DocFrequencyCounter(1)
+    train_labels, validation_labels = LabelCounter(), LabelCounter()
+    lengths = LengthStats()
+    row = 0
+    tokens_path = work / "tokens.arrow"
+    with ipc.new_file(str(tokens_path), _TOKENS_SCHEMA) as tokens_file:
+        for batch in iter_records(spec, accounting):
+            tokens = tokenizer(batch.column("text"))
+            held_out = validation_mask(row, batch.num_rows, options.validation_split, options.seed)
+            row += batch.num_rows
+            train = ~held_out
+            train_tokens = tokens.filter(pa.array(train)) if held_out.any() else tokens
+            train_labels.update(batch.column("label").filter(pa.array(train)))
+            if held_out.any():
+                validation_labels.update(batch.column("label").filter(pa.array(held_out)))
+            lengths.update(train_tokens)
+            words.update(pc.list_flatten(train_tokens),
+                         np.asarray(pc.list_parent_indices(train_tokens), dtype=np.int64))
+            tokens_file.write_batch(pa.record_batch(
+                [tokens, batch.column("label"), batch.column("source"), batch.column("line"),
+                 pa.array(held_out)], schema=_TOKENS_SCHEMA))
+    if accounting.rows_used == 0:
+        raise UserError(f"{', '.join(spec.paths)}: no usable rows ({accounting.summary()}); "
+                        "check --text/--label and the file format")
+    labels = train_labels.label_map()
+    if len(labels) < 2:
+        raise UserError(f"{', '.join(spec.paths)}: the training rows have only one label "
+                        f"({labels.names[0]!r}); a classifier needs at least two")
+    values, df = words.result()
+    vocabulary = Vocabulary.from_counts(values, df[:, 0], min_df=options.min_df, max_words=options.max_words)
+    with ipc.new_file(str(work / "vocabulary.arrow"), vocabulary.to_table().schema) as f:
+        f.write_table(vocabulary.to_table())
+
+    progress("writing token ids")
+    num_classes = len(labels)
+    ngrams = DocFrequencyCounter(num_classes, max_entries=_NGRAM_TABLE_BYTES // (8 * (num_classes + 2)))
+    held_out_accounting = RowAccounting(strict=spec.strict)
+    held_out_accounting.files = accounting.files
+    train_writer = SplitWriter(work / "train.arrow")
+    validation_writer = None
+    if options.validation_split > 0 or validation_spec is not None:
+        validation_writer = SplitWriter(work / "validation.arrow")
+    with pa.memory_map(str(tokens_path)) as source:
+        reader = ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            offsets, ids = vocabulary.lookup(batch.column("tokens"))
+            class_ids = labels.encode(batch.column("label"))
+            held_out = np.asarray(batch.column("validation"), dtype=bool)
+            train_rows = np.flatnonzero(~held_out)
+            t_offsets, t_ids = _select_rows(offsets, ids, train_rows)
+            t_labels = class_ids[train_rows]
+            row_of_key, keys = doc_ngram_keys(t_offsets, t_ids, *options.ngram_range, len(vocabulary))
+            ngrams.update(pa.array(keys), row_of_key, t_labels)
+            train_writer.write(t_offsets, t_ids, t_labels)
+            if held_out.any():
+                rows = np.flatnonzero(held_out)
+                held_out_accounting.rows_read += len(rows)
+                held_out_accounting.rows_used += len(rows)
+                _write_known(validation_writer, offsets, ids, class_ids, rows, batch, held_out_accounting)
+    tokens_path.unlink()
+    train_writer.close()
+    if validation_spec is not None:
+        progress("preparing the validation data")
+        held_out_accounting = RowAccounting(strict=validation_spec.strict)
+        for batch in iter_records(validation_spec, held_out_accounting):
+            offsets, ids = vocabulary.lookup(tokenizer(batch.column("text")))
+            class_ids = labels.encode(batch.column("label"))
+            _write_known(validation_writer, offsets, ids, class_ids, np.arange(batch.num_rows),
+                         batch, held_out_accounting)
+    if validation_writer is not None:
+        validation_writer.close()
+
+    keys, class_df = ngrams.result()
+    class_counts = np.bincount(labels.encode(pa.array(list(train_labels.counts))).repeat(
+        list(train_labels.counts.values())), minlength=num_classes)
+    np.savez(work / "ngrams.npz", keys=np.asarray(keys, dtype=np.int64), class_df=class_df,
+             class_counts=class_counts.astype(np.int64))
+    median = lengths.median()
+    stats = {
+        "train_rows": train_writer.rows,
+        "validation_rows": validation_writer.rows if validation_writer else 0,
+        "classes": {name: train_labels.counts[name] for name in labels.names},
+        "validation_classes": _ordered(validation_labels.counts),
+        "median_words_per_sample": median,
+        "max_words_per_sample": lengths.max_length,
+        "samples_per_word_ratio": samples_per_word_ratio(train_writer.rows, median),
+        "vocabulary_size": len(vocabulary),
+        "ngram_candidates": len(keys),
+        "ngram_pruned_max_df": ngrams.pruned_max_df,
+        "word_pruned_max_df": words.pruned_max_df,
+    }
+    return {
+        "format": CACHE_FORMAT,
+        "files": accounting.files,
+        "accounting": accounting.to_dict(),
+        "validation_accounting": held_out_accounting.to_dict(),
+        "labels": labels.names,
+        "tokenizer": tokenizer.get_config(),
+        "options": json.loads(json.dumps(dataclasses.asdict(options))),
+        "stats": stats,
+    }
+
+
+def _ordered(counts: dict[str, int]) -> dict[str, int]:
+    return {name: counts[name] for name in sort_labels(counts)}
+
+
+def _select_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR rows `rows` of (offsets, ids), as a new (offsets, ids)."""
+    if len(rows) == len(offsets) - 1:
+        return offsets, ids
+    lengths = np.diff(offsets)[rows]
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    positions = np.repeat(offsets[rows] - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return new_offsets, ids[positions]
+
+
+def _write_known(writer, offsets, ids, class_ids, rows, batch, accounting: RowAccounting) -> None:
+    """Write `rows` (counted as used) whose label training saw.
+
+    A row whose label training never saw is not mapped to some class: it is
+    taken back from the used rows and skipped as `unseen_label`, with its
+    location, so the report shows it.
+    """
+    unknown = rows[class_ids[rows] < 0]
+    if len(unknown):
+        sources = np.asarray(batch.column("source"))[unknown]
+        lines = np.asarray(batch.column("line"))[unknown]
+        for source, line in zip(sources.tolist(), lines.tolist(), strict=True):
+            accounting.rows_used -= 1
+            accounting.skip("unseen_label", source, line)
+        rows = rows[class_ids[rows] >= 0]
+    v_offsets, v_ids = _select_rows(offsets, ids, rows)
+    writer.write(v_offsets, v_ids, class_ids[rows])

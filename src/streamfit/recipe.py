@@ -1,0 +1,185 @@
+"""The default recipe: raw files to a saved bundle, the guide's way.
+
+prepare (cached) -> features fitted on the training counts -> the chosen
+model -> `Model.fit` over prepared batch sets -> a bundle. `streamfit train`
+is a thin shell over `train_text_classifier`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamfit.batches.prepared import PreparedBatches
+from streamfit.bundle import save_bundle
+from streamfit.errors import UserError
+from streamfit.features import HashedNgrams, NgramTfidf, Sequences
+from streamfit.models import build_model, choose_model
+from streamfit.prepare.pipeline import PreparedDataset, PrepareOptions, load_or_prepare
+from streamfit.prepare.tokenize import Tokenizer
+from streamfit.sources import SourceSpec
+from streamfit.training import Model
+from streamfit.training.callbacks import EarlyStopping
+
+MODEL_CHOICES = ("auto", "mlp", "sepcnn", "fasttext")
+
+
+@dataclass
+class TrainConfig:
+    """What `streamfit train` does, with the guide's defaults.
+
+    Args:
+        output: the bundle directory to write.
+        model: "auto" (the guide's rule, see `choose_model`), "mlp", "sepcnn" or "fasttext".
+        epochs: the most epochs; early stopping ends sooner when there is validation data.
+        batch_size: rows per batch.
+        learning_rate: Adam's learning rate.
+        patience: early stopping patience on validation loss.
+        top_k: n-gram features kept (mlp).
+        ngram_range: word n-gram orders (mlp, fasttext).
+        units, layers, dropout: the MLP's shape.
+        seed: seeds the split, the shuffle, the initialisation and dropout.
+        cache: where the prepared dataset lives (None: the default cache).
+        validation_split: fraction of the training rows held out, when no validation data.
+        class_weight: None or "balanced".
+        device: "auto", "cpu" or "cuda".
+        workers: batch-producing threads.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+    """
+
+    output: str
+    model: str = "auto"
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    patience: int = 2
+    top_k: int = 20000
+    ngram_range: tuple[int, int] = (1, 2)
+    units: int = 64
+    layers: int = 2
+    dropout: float = 0.2
+    seed: int = 0
+    cache: str | None = None
+    validation_split: float = 0.1
+    class_weight: str | None = None
+    device: str = "auto"
+    workers: int = 1
+    verbose: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    bundle: Path
+    dataset: PreparedDataset
+    history: dict
+    model_name: str
+    seconds: dict
+
+
+def resolve_model_name(name: str, dataset: PreparedDataset) -> str:
+    if name not in MODEL_CHOICES:
+        raise UserError(f"--model {name!r} is unknown; use one of {', '.join(MODEL_CHOICES)}")
+    if name != "auto":
+        return name
+    return choose_model(dataset.stats["train_rows"], dataset.stats["median_words_per_sample"])
+
+
+def _extractor_and_model(name: str, dataset: PreparedDataset, config: TrainConfig):
+    num_classes = len(dataset.labels)
+    if name == "mlp":
+        extractor = NgramTfidf(ngram_range=config.ngram_range, top_k=config.top_k).fit(dataset.ngram_counts)
+        module = build_model("mlp", num_features=extractor.num_features, num_classes=num_classes,
+                             layers=config.layers, units=config.units, dropout=config.dropout)
+    elif name == "fasttext":
+        extractor = HashedNgrams(ngram_range=config.ngram_range).fit(len(dataset.vocabulary))
+        module = build_model("fasttext", num_features=extractor.num_features, num_classes=num_classes)
+    else:
+        extractor = Sequences().fit(dataset.stats["max_words_per_sample"])
+        module = build_model("sepcnn", num_words=extractor.num_features, num_classes=num_classes,
+                             dropout=config.dropout)
+    return extractor, module
+
+
+def balanced_class_weight(class_counts: np.ndarray) -> dict[int, float]:
+    """scikit-learn's "balanced": n_samples / (n_classes * count of the class)."""
+    total, k = class_counts.sum(), len(class_counts)
+    return {i: float(total / (k * c)) for i, c in enumerate(class_counts) if c > 0}
+
+
+def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None = None,
+                          log: Callable[[str], None] = print) -> TrainResult:
+    """Prepare (or reuse) the data, train the chosen model, save the bundle.
+
+    Args:
+        spec: the training data.
+        config: the recipe's options.
+        validation: separate validation data; without it `config.validation_split`
+            of the training rows is held out (0 for none: no early stopping).
+        log: where progress lines go.
+
+    Returns:
+        The bundle path, the prepared dataset, the history and timings.
+    """
+    if config.class_weight not in (None, "balanced"):
+        raise UserError(f"--class-weight {config.class_weight!r} is unknown; use 'balanced'")
+    output = Path(config.output)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output}: is a file; give a directory for the bundle")
+    started = time.perf_counter()
+    options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
+                             validation_split=0.0 if validation else config.validation_split)
+    dataset = load_or_prepare(spec, options, config.cache, validation=validation,
+                              progress=lambda what: log(f"prepare: {what}") if config.verbose else None)
+    prepared = time.perf_counter()
+    if config.verbose:
+        log(f"prepare: {'reused' if dataset.reused else 'built'} {dataset.directory} "
+            f"({dataset.stats['train_rows']} training rows, {dataset.stats['validation_rows']} validation)")
+    model_name = resolve_model_name(config.model, dataset)
+    extractor, module = _extractor_and_model(model_name, dataset, config)
+    binary = len(dataset.labels) == 2
+    torch.manual_seed(config.seed)
+    model = Model(module, loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+                  optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate),
+                  metrics=["accuracy"], device=config.device, seed=config.seed)
+    train = PreparedBatches(dataset.train, extractor.transform, config.batch_size, seed=config.seed)
+    val = None
+    callbacks = []
+    if dataset.validation is not None and len(dataset.validation):
+        val = PreparedBatches(dataset.validation, extractor.transform, max(config.batch_size, 512),
+                              shuffle=False)
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience,
+                                       restore_best_weights=True))
+    class_weight = None
+    if config.class_weight == "balanced":
+        counts = np.array([dataset.stats["classes"][name] for name in dataset.labels.names])
+        class_weight = balanced_class_weight(counts)
+    if config.verbose:
+        log(f"train: model {model_name}, {extractor.num_features} features, "
+            f"{len(dataset.labels)} classes, {len(train)} steps per epoch")
+    history = model.fit(train, epochs=config.epochs, validation_data=val, callbacks=callbacks,
+                        class_weight=class_weight, verbose=config.verbose, workers=config.workers)
+    trained = time.perf_counter()
+    source = spec_options(spec)
+    info = {"train_rows": dataset.stats["train_rows"], "epochs": len(history.epoch),
+            "history": history.history, "data_wait": history.data_wait,
+            "accounting": dataset.manifest["accounting"]}
+    save_bundle(output, tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
+                vocabulary=dataset.vocabulary, extractor=extractor, module=model.module.cpu(),
+                model_name=model_name, labels=dataset.labels, source=source, info=info)
+    done = time.perf_counter()
+    seconds = {"prepare": prepared - started, "train": trained - prepared, "save": done - trained,
+               "total": done - started}
+    return TrainResult(bundle=output, dataset=dataset, history=history.history, model_name=model_name,
+                       seconds=seconds)
+
+
+def spec_options(spec: SourceSpec) -> dict:
+    """The source options a bundle keeps so new data is read the same way."""
+    return {"text": list(spec.text), "label": spec.label, "header": spec.header,
+            "encoding": spec.encoding, "preset": spec.preset, "format": spec.format}
