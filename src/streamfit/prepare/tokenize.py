@@ -6,9 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Word characters and apostrophes make a token ("don't" stays one word);
-#: everything else, markup like "<br />" included, separates tokens.
-DEFAULT_PATTERN = r"[^\w']+"
+#: Letters, digits, combining marks, "_" and apostrophes make a token ("don't"
+#: and "naïve" stay one word); everything else, markup like "<br />" included,
+#: separates tokens. Unicode classes, since RE2's \w is ASCII-only.
+DEFAULT_PATTERN = r"[^\pL\pN\pM_']+"
 
 
 class Tokenizer:
