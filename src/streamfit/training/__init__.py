@@ -1,0 +1,23 @@
+"""Training layer: Keras' `fit` / `fit_generator` API around any torch module.
+
+Which module owns which argument:
+
+| module | owns |
+| --- | --- |
+| `model` | `Model`: loss, optimizer, metrics, device, seed; `fit`, `evaluate`, `predict`, `save` |
+| `data` | x, y, sample_weight, batch_size, shuffle, validation_split, validation_data, steps |
+| `loop` | epochs, initial_epoch, class_weight, the loop state, dropout seeding |
+| `tensors` | batch -> tensors on the device: dtypes, sparse, dict inputs, pinned copies |
+| `losses`, `metrics`, `optimizers` | the names accepted for each, and their defaults |
+| `callbacks` | `Callback`, `History`, `EarlyStopping`, `ModelCheckpoint`, ... |
+| `progress` | verbose |
+| `saving`, `registry` | the saved model directory; module classes it may rebuild |
+| (loader layer) | workers, use_multiprocessing, max_queue_size, the data-wait meter |
+"""
+
+from streamfit.training import callbacks
+from streamfit.training.callbacks import Callback, History
+from streamfit.training.model import Model, load_model
+from streamfit.training.registry import register_module
+
+__all__ = ["Callback", "History", "Model", "callbacks", "load_model", "register_module"]

@@ -1,0 +1,322 @@
+"""The training, evaluation and prediction loops, and the steps they run.
+
+All the loop's position lives in `LoopState` (epoch, step, history,
+callbacks, the epoch's running means), so that resuming in the middle of an
+epoch is a matter of restoring it: batches are addressed by (epoch, step) and
+dropout is seeded from (seed, epoch, step), never from what ran before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from streamfit.errors import UserError
+from streamfit.loader import BatchLoader
+from streamfit.training.callbacks import CallbackList, History
+from streamfit.training.losses import MULTICLASS
+from streamfit.training.metrics import RunningMeans
+from streamfit.training.progress import Progress
+from streamfit.training.tensors import (
+    call_module,
+    inputs_of,
+    num_rows,
+    select_output,
+    split_batch,
+    to_tensors,
+)
+
+if TYPE_CHECKING:
+    from streamfit.training.model import Model
+
+
+class ClassWeights:
+    """`{class: weight}` as a lookup table on the device; unlisted classes weigh 1.
+
+    Raises:
+        UserError: keys that are not non-negative integers, or weights that
+            are not numbers.
+    """
+
+    def __init__(self, mapping: dict, device: torch.device):
+        try:
+            pairs = {int(key): float(value) for key, value in mapping.items()
+                     if int(key) == key and int(key) >= 0}
+        except (TypeError, ValueError):
+            pairs = {}
+        if len(pairs) != len(mapping) or not pairs:
+            raise UserError(
+                f"class_weight={mapping!r} must map class ids (integers from 0) to "
+                "numbers, e.g. {0: 1.0, 1: 5.0}")
+        table = torch.ones(max(pairs) + 1, dtype=torch.float32)
+        for key, value in pairs.items():
+            table[key] = value
+        self.table = table.to(device)
+
+    def __call__(self, target: torch.Tensor, kind: str | None) -> torch.Tensor:
+        """The weight of each sample's class, read from its target."""
+        if kind == MULTICLASS and target.dim() >= 2 and target.shape[-1] > 1:
+            ids = target.argmax(dim=-1)
+        else:
+            flat = target.reshape(target.shape[0], -1)
+            if flat.shape[1] != 1:
+                raise UserError(
+                    f"class_weight needs one class per sample, but targets have shape "
+                    f"{tuple(target.shape)}; use sample_weight instead")
+            ids = flat[:, 0].round().long()
+        size = self.table.shape[0]
+        inside = (ids >= 0) & (ids < size)
+        return torch.where(inside, self.table[ids.clamp(0, size - 1)], 1.0)
+
+
+def _sample_weights(sample_weight: Any, rows: int) -> torch.Tensor | None:
+    if isinstance(sample_weight, dict):
+        if len(sample_weight) != 1:
+            raise UserError(
+                f"sample_weight has entries {sorted(sample_weight)}; give one per sample "
+                "for the single output")
+        sample_weight = next(iter(sample_weight.values()))
+    if sample_weight is None:
+        return None
+    weights = sample_weight.reshape(-1).float()
+    if weights.shape[0] != rows:
+        raise UserError(
+            f"sample_weight has {weights.shape[0]} values for a batch of {rows} rows; "
+            "give one weight per sample")
+    return weights
+
+
+def _reduce(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Keras' sum_over_batch_size: `sum(weight * loss) / batch_size`."""
+    if losses.dim() == 0:
+        if weights is not None:
+            raise UserError(
+                "the loss returned one number for the batch, so sample_weight and "
+                "class_weight cannot apply; return per-sample losses (reduction='none')")
+        return losses
+    per_sample = losses.reshape(losses.shape[0], -1).mean(dim=1)
+    if weights is None:
+        return per_sample.mean()
+    return (per_sample * weights).sum() / per_sample.shape[0]
+
+
+def _loss_and_values(model: Model, item: Any, where: str,
+                     class_weights: ClassWeights | None) -> tuple[torch.Tensor, dict, int]:
+    """Forward one batch; return the weighted loss, the logged values and the rows."""
+    if model.loss is None:
+        raise UserError("this model has no loss; call model.compile(loss=...) before training or evaluating")
+    x, y, sample_weight = split_batch(item, where)
+    rows = num_rows(x)
+    device = model.device
+    x = to_tensors(x, device, keep_sparse=model.accepts_sparse, where=f"x of {where}")
+    y = to_tensors(y, device, where=f"y of {where}")
+    weights = _sample_weights(to_tensors(sample_weight, device, where=f"sample_weight of {where}"), rows)
+    output, target = select_output(call_module(model.module, x), y)
+    if class_weights is not None:
+        by_class = class_weights(target, model.loss.kind)
+        weights = by_class if weights is None else weights * by_class
+    loss = _reduce(model.loss.fn(output, target), weights)
+    with torch.no_grad():
+        values = {"loss": loss.detach()}
+        values.update((metric.name, metric.fn(output.detach(), target)) for metric in model.metrics)
+    return loss, values, rows
+
+
+def train_step(model: Model, item: Any, where: str,
+               class_weights: ClassWeights | None = None) -> tuple[dict, int]:
+    """One optimizer step on a batch; returns the batch's values (before the step) and rows."""
+    if model.optimizer is None:
+        raise UserError("this model has no optimizer; call model.compile(optimizer='adam') before training")
+    model.module.train()
+    model.optimizer.zero_grad(set_to_none=True)
+    loss, values, rows = _loss_and_values(model, item, where, class_weights)
+    loss.backward()
+    model.optimizer.step()
+    return values, rows
+
+
+def test_step(model: Model, item: Any, where: str,
+              class_weights: ClassWeights | None = None) -> tuple[dict, int]:
+    """The values of one batch in evaluation mode, without gradients."""
+    model.module.eval()
+    with torch.no_grad():
+        _, values, rows = _loss_and_values(model, item, where, class_weights)
+    return values, rows
+
+
+def predict_step(model: Model, item: Any) -> Any:
+    """Outputs of one batch (probabilities for the built-in classification losses) as numpy."""
+    model.module.eval()
+    x = to_tensors(inputs_of(item), model.device, keep_sparse=model.accepts_sparse,
+                   where="x of a prediction batch")
+    with torch.no_grad():
+        output = call_module(model.module, x)
+
+    def finish(tensor: torch.Tensor) -> np.ndarray:
+        if model.loss is not None:
+            tensor = model.loss.probabilities(tensor)
+        return tensor.float().cpu().numpy()
+
+    if isinstance(output, dict):
+        return {name: finish(tensor) for name, tensor in output.items()}
+    return finish(output)
+
+
+def seed_step(seed: int, epoch: int, step: int, device: torch.device) -> None:
+    """Seed torch for training step (epoch, step): dropout is a function of position.
+
+    Seeds the device's generator directly: `torch.manual_seed` also queues
+    every CUDA device's seeding and records a stack trace, which costs more
+    than a small model's step.
+    """
+    step_seed = int(np.random.SeedSequence((seed, epoch, step)).generate_state(1, np.uint64)[0])
+    torch.default_generator.manual_seed(step_seed)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.default_generators[index].manual_seed(step_seed)
+
+
+@dataclass
+class LoopState:
+    """Where a `fit` is: the next epoch and step, what it has recorded, who listens.
+
+    Attributes:
+        epoch: the epoch running (0-based, counting from `initial_epoch`).
+        step: the next batch of that epoch.
+        history: the `History` that `fit` returns.
+        callbacks: every callback, `history` last.
+        running: the epoch's running means of loss and metrics so far.
+    """
+
+    epoch: int
+    history: History
+    callbacks: CallbackList
+    step: int = 0
+    running: RunningMeans = field(default_factory=RunningMeans)
+
+
+@dataclass
+class Validation:
+    """Validation batches for `fit`: a loader over a source, `steps` per pass."""
+
+    loader: BatchLoader
+    steps: int
+
+
+def _batch_logs(running: RunningMeans, rows: int, wanted: bool) -> dict:
+    return {**running.result(), "size": rows} if wanted else {}
+
+
+def _rng_scope(device: torch.device) -> contextlib.AbstractContextManager:
+    """Seed torch inside `fit` without changing the caller's random state."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
+              class_weights: ClassWeights | None, progress: Progress) -> tuple[dict, float]:
+    """Train from `state.step` to the end of `state.epoch` (or until `stop_training`).
+
+    Returns:
+        The epoch's logs (loss and metrics) and its data-wait fraction.
+    """
+    callbacks = state.callbacks
+    wanted = callbacks.wants_batch_logs("train")
+    waited_before = loader.wait_seconds
+    started = time.perf_counter()
+    batches: Iterator = loader.iterate(state.epoch, steps, start=state.step)
+    with contextlib.closing(batches):
+        for item in batches:
+            step = state.step
+            seed_step(model.seed, state.epoch, step, model.device)
+            callbacks.on_train_batch_begin(step)
+            values, rows = train_step(model, item, f"batch {step} of epoch {state.epoch}",
+                                      class_weights)
+            state.running.update(values, rows)
+            state.step += 1
+            callbacks.on_train_batch_end(step, _batch_logs(state.running, rows, wanted))
+            progress.update(rows, state.running.result)
+            if model.stop_training:
+                break
+    logs = state.running.result()
+    seconds = time.perf_counter() - started
+    data_wait = min(1.0, (loader.wait_seconds - waited_before) / seconds) if seconds > 0 else 0.0
+    return logs, data_wait
+
+
+def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initial_epoch: int,
+            callbacks: list | None, verbose: int, validation: Validation | None,
+            class_weights: ClassWeights | None) -> History:
+    """Run epochs `initial_epoch .. epochs - 1`, validating after each; return the history."""
+    history = History()
+    state = LoopState(
+        epoch=initial_epoch, history=history,
+        callbacks=CallbackList([*(callbacks or []), history], model,
+                               {"epochs": epochs, "steps": steps, "verbose": verbose}))
+    model.stop_training = False
+    logs: dict = {}
+    with _rng_scope(model.device):
+        state.callbacks.on_train_begin()
+        while state.epoch < epochs:
+            state.callbacks.on_epoch_begin(state.epoch)
+            with Progress(verbose, steps, f"Epoch {state.epoch + 1}/{epochs}") as progress:
+                logs, data_wait = run_epoch(model, state, loader, steps, class_weights, progress)
+                history.data_wait.append(data_wait)
+                if validation is not None:
+                    val_logs = run_evaluation(model, validation.loader, validation.steps,
+                                              state.callbacks, Progress(0, 0, ""))
+                    logs.update((f"val_{key}", value) for key, value in val_logs.items())
+                state.callbacks.on_epoch_end(state.epoch, logs)
+                progress.close(logs, data_wait)
+            state.epoch += 1
+            state.step = 0
+            state.running = RunningMeans()
+            if model.stop_training:
+                break
+        state.callbacks.on_train_end(logs)
+    return history
+
+
+def run_evaluation(model: Model, loader: BatchLoader, steps: int, callbacks: CallbackList,
+                   progress: Progress) -> dict:
+    """One pass over `steps` validation batches (epoch 0 of a batch set); return the means."""
+    running = RunningMeans()
+    wanted = callbacks.wants_batch_logs("test")
+    callbacks.on_test_begin()
+    batches: Iterator = loader.iterate(0, steps)
+    with contextlib.closing(batches):
+        for step, item in enumerate(batches):
+            callbacks.on_test_batch_begin(step)
+            values, rows = test_step(model, item, f"batch {step} of the evaluation data")
+            running.update(values, rows)
+            callbacks.on_test_batch_end(step, _batch_logs(running, rows, wanted))
+            progress.update(rows, running.result)
+    logs = running.result()
+    callbacks.on_test_end(logs)
+    progress.close(logs)
+    return logs
+
+
+def run_prediction(model: Model, loader: BatchLoader, steps: int, callbacks: CallbackList,
+                   progress: Progress) -> Any:
+    """Outputs of `steps` batches (epoch 0 of a batch set), concatenated in order."""
+    outputs = []
+    callbacks.on_predict_begin()
+    batches: Iterator = loader.iterate(0, steps)
+    with contextlib.closing(batches):
+        for step, item in enumerate(batches):
+            callbacks.on_predict_batch_begin(step)
+            output = predict_step(model, item)
+            outputs.append(output)
+            callbacks.on_predict_batch_end(step, {"outputs": output})
+            progress.update(num_rows(inputs_of(item)), dict)
+    callbacks.on_predict_end()
+    progress.close()
+    if isinstance(outputs[0], dict):
+        return {name: np.concatenate([out[name] for out in outputs]) for name in outputs[0]}
+    return np.concatenate(outputs)

@@ -1,0 +1,352 @@
+"""`Model`: Keras' `fit` / `fit_generator` / `evaluate` / `predict` around any torch module.
+
+The "Batch training" appendix of Google's text classification guide runs
+unchanged::
+
+    model = Model(Mlp(num_features, num_classes), loss="sparse_categorical_crossentropy",
+                  optimizer="adam", metrics=["accuracy"])
+    history = model.fit_generator(
+        generator=training_generator, steps_per_epoch=steps_per_epoch,
+        validation_data=validation_generator, validation_steps=validation_steps,
+        callbacks=callbacks, epochs=epochs, verbose=2)
+    history.history["val_accuracy"][-1]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from streamfit.batches.arrays import random_seed
+from streamfit.errors import UserError
+from streamfit.loader import BatchLoader
+from streamfit.training.callbacks import CallbackList, History
+from streamfit.training.data import batch_source, split_validation, validation_source
+from streamfit.training.loop import (
+    ClassWeights,
+    Validation,
+    predict_step,
+    run_evaluation,
+    run_fit,
+    run_prediction,
+    test_step,
+    train_step,
+)
+from streamfit.training.losses import get_loss
+from streamfit.training.metrics import get_metrics
+from streamfit.training.optimizers import get_optimizer
+from streamfit.training.progress import Progress
+from streamfit.training.saving import read_model, save_model
+from streamfit.training.tensors import resolve_device
+
+
+def _check_seed(seed: Any) -> int:
+    if seed is None:
+        return random_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed={seed!r} must be a non-negative integer or None")
+    return seed
+
+
+class Model:
+    """A torch module with Keras' training API.
+
+    Args:
+        module: any `torch.nn.Module`. It receives the batch's `x` (a dict of
+            inputs goes to `forward` by argument name; a tuple by position)
+            and returns logits (or a dict of named outputs). A truthy
+            `accepts_sparse` attribute makes scipy sparse inputs arrive as
+            `torch.sparse_csr_tensor` instead of dense.
+        loss: "sparse_categorical_crossentropy", "categorical_crossentropy",
+            "binary_crossentropy" (on one logit per row), "mse", a callable
+            `(output, target) -> per-sample or scalar tensor`, or None (a
+            model that only predicts). See `streamfit.training.losses`.
+        optimizer: "adam", "sgd", "rmsprop", "adamw", "adagrad" (Keras'
+            defaults), a `torch.optim.Optimizer`, or a factory
+            `lambda params: torch.optim.Adam(params, lr=3e-4)`.
+        metrics: "accuracy" / "acc", or callables `(output, target) -> scalar`.
+        device: "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+            Only the current batch is moved there.
+        seed: seeds dropout (per step, from (seed, epoch, step)) and the
+            shuffling of in-memory arrays; None draws one, kept in `.seed`.
+            The module's initial weights are the caller's: build it under
+            `torch.manual_seed` for identical runs.
+
+    Attributes:
+        module: the torch module, on `device`.
+        optimizer: the torch optimizer (None without one).
+        stop_training: set by callbacks to end `fit` after the current batch.
+        history: the `History` of the last `fit`.
+
+    Raises:
+        UserError: a module that is not a `torch.nn.Module`, an unknown name, or
+            an unavailable device.
+    """
+
+    def __init__(self, module: torch.nn.Module, loss: str | Callable | None = None,
+                 optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
+                 metrics: list | None = None, device: str | torch.device = "auto",
+                 seed: int | None = None):
+        if not isinstance(module, torch.nn.Module):
+            raise UserError(f"Model(module=...) got a {type(module).__name__}; give a torch.nn.Module")
+        self.device = resolve_device(device)
+        self.module = module.to(self.device)
+        self.seed = _check_seed(seed)
+        self.stop_training = False
+        self.history: History | None = None
+        self.compile(loss=loss, optimizer=optimizer, metrics=metrics)
+
+    def compile(self, loss: str | Callable | None = None,
+                optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
+                metrics: list | None = None) -> None:
+        """Set the loss, optimizer and metrics (as the constructor does; a new optimizer)."""
+        self.loss = get_loss(loss)
+        self.metrics = get_metrics(metrics, self.loss)
+        self.optimizer = get_optimizer(optimizer, self.module.parameters())
+        self.optimizer_name = optimizer.lower() if isinstance(optimizer, str) else None
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """`["loss", *metric names]`: the order of `evaluate`'s list result."""
+        return ["loss", *(metric.name for metric in self.metrics)]
+
+    @property
+    def accepts_sparse(self) -> bool:
+        """Whether the module takes `torch.sparse_csr_tensor` inputs."""
+        return bool(getattr(self.module, "accepts_sparse", False))
+
+    def _loader(self, source: Any, workers: int, use_multiprocessing: bool,
+                max_queue_size: int) -> BatchLoader:
+        return BatchLoader(source, workers=workers, use_multiprocessing=use_multiprocessing,
+                           max_queue_size=max_queue_size)
+
+    def _class_weights(self, class_weight: dict | None) -> ClassWeights | None:
+        return None if class_weight is None else ClassWeights(class_weight, self.device)
+
+    def _result(self, logs: dict, return_dict: bool) -> float | list | dict:
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+    def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1,
+            verbose: int = 1, callbacks: list | None = None, validation_split: float = 0.0,
+            validation_data: Any = None, shuffle: bool = True, class_weight: dict | None = None,
+            sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_batch_size: int | None = None,
+            max_queue_size: int = 10, workers: int = 1,
+            use_multiprocessing: bool = False) -> History:
+        """Train for epochs `initial_epoch .. epochs - 1`, as Keras' `fit`.
+
+        Args:
+            x: in-memory arrays (numpy, `np.matrix`, scipy sparse, or a dict by
+                input name), batched by `ArrayBatches` with the model's seed; a
+                `BatchSet`; or a generator of `(x, y)` / `(x, y, sample_weight)`
+                batches, consumed as one endless stream across epochs.
+            y: targets, with arrays only.
+            batch_size: rows per batch, with arrays only; the last batch of an
+                epoch holds the remaining rows.
+            epochs: the index of the last epoch + 1 (with `initial_epoch=2,
+                epochs=5`, epochs 2, 3 and 4 run).
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            callbacks: `Callback` instances, run in order.
+            validation_split: hold out this last fraction of the arrays (before
+                shuffling) for validation; ignored when `validation_data` is given.
+            validation_data: a generator, a `BatchSet` (read as epoch 0), or an
+                `(x, y)` / `(x, y, sample_weight)` tuple of arrays.
+            shuffle: reshuffle arrays every epoch; a batch set owns its order.
+            class_weight: `{class id: weight}` multiplying each sample's loss
+                (unlisted classes weigh 1); class ids are read from integer,
+                0/1 or one-hot targets.
+            sample_weight: per-row loss weights, with arrays only. The batch
+                loss is `sum(weight * loss) / batch_size`, as Keras.
+            initial_epoch: the first epoch's index (History.epoch starts there).
+            steps_per_epoch: batches per epoch; required with a generator, all
+                of a batch set by default.
+            validation_steps: batches per validation pass; required with a
+                validation generator.
+            validation_batch_size: rows per validation batch for arrays
+                (default `batch_size`).
+            max_queue_size: batches the loader may prepare ahead.
+            workers: loader threads or processes.
+            use_multiprocessing: processes instead of threads.
+
+        Returns:
+            The `History` (also kept in `self.history`), with `data_wait`.
+
+        Raises:
+            UserError: a generator without `steps_per_epoch`, a generator that
+                runs dry, a batch that does not fit the module, no loss or
+                optimizer, or bad arguments.
+        """
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
+                                                                      validation_split)
+        source, steps = batch_source(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                     shuffle=shuffle, seed=self.seed, steps=steps_per_epoch)
+        validation = None
+        if validation_data is not None:
+            validation = validation_source(validation_data,
+                                           batch_size=validation_batch_size or batch_size,
+                                           steps=validation_steps)
+        class_weights = self._class_weights(class_weight)
+        with contextlib.ExitStack() as stack:
+            loader = stack.enter_context(
+                self._loader(source, workers, use_multiprocessing, max_queue_size))
+            if validation is not None:
+                val_source, val_steps = validation
+                validation = Validation(stack.enter_context(
+                    self._loader(val_source, workers, use_multiprocessing, max_queue_size)),
+                    val_steps)
+            self.history = run_fit(self, loader, steps, epochs=epochs,
+                                   initial_epoch=initial_epoch, callbacks=callbacks,
+                                   verbose=verbose, validation=validation,
+                                   class_weights=class_weights)
+        return self.history
+
+    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
+                      verbose: int = 1, callbacks: list | None = None,
+                      validation_data: Any = None, validation_steps: int | None = None,
+                      class_weight: dict | None = None, max_queue_size: int = 10,
+                      workers: int = 1, use_multiprocessing: bool = False,
+                      shuffle: bool = True, initial_epoch: int = 0) -> History:
+        """Keras 2's `fit_generator`: `fit` with a generator (or a `BatchSet`) as `x`."""
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
+                        validation_steps=validation_steps, class_weight=class_weight,
+                        max_queue_size=max_queue_size, workers=workers,
+                        use_multiprocessing=use_multiprocessing, shuffle=shuffle,
+                        initial_epoch=initial_epoch)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
+                 sample_weight: Any = None, steps: int | None = None,
+                 callbacks: list | None = None, max_queue_size: int = 10, workers: int = 1,
+                 use_multiprocessing: bool = False,
+                 return_dict: bool = False) -> float | list | dict:
+        """Loss and metrics over the data, as Keras' `evaluate`.
+
+        Args:
+            x, y, batch_size, sample_weight: as in `fit` (arrays are not shuffled).
+            verbose: 0 silent, 1 a progress bar, 2 one line at the end.
+            steps: batches to read; required with a generator.
+            callbacks: their `on_test_*` hooks run.
+            max_queue_size, workers, use_multiprocessing: as in `fit`.
+            return_dict: return `{"loss": ..., "accuracy": ...}`.
+
+        Returns:
+            The loss alone when there are no metrics, else a list in
+            `metrics_names` order, or the dict. Values are means over rows.
+        """
+        source, steps = batch_source(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                     shuffle=False, steps=steps, steps_arg="steps")
+        callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
+        with self._loader(source, workers, use_multiprocessing, max_queue_size) as loader, \
+                Progress(verbose, steps, "evaluate") as progress:
+            logs = run_evaluation(self, loader, steps, callback_list, progress)
+        return self._result(logs, return_dict)
+
+    def evaluate_generator(self, generator: Any, steps: int | None = None,
+                           callbacks: list | None = None, max_queue_size: int = 10,
+                           workers: int = 1, use_multiprocessing: bool = False,
+                           verbose: int = 0) -> float | list:
+        """Keras 2's `evaluate_generator`: `evaluate` with a generator."""
+        return self.evaluate(generator, steps=steps, callbacks=callbacks,
+                             max_queue_size=max_queue_size, workers=workers,
+                             use_multiprocessing=use_multiprocessing, verbose=verbose)
+
+    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0, steps: int | None = None,
+                callbacks: list | None = None, max_queue_size: int = 10, workers: int = 1,
+                use_multiprocessing: bool = False) -> Any:
+        """Outputs for every row, in order, as a numpy array.
+
+        With "sparse_categorical_crossentropy" or "categorical_crossentropy"
+        the rows are softmax probabilities `(n, classes)`; with
+        "binary_crossentropy" sigmoid probabilities of class 1 in the output's
+        shape (`(n, 1)` for one logit per row); otherwise the module's raw
+        outputs. A module returning a dict gives a dict of arrays.
+
+        Args:
+            x: arrays (not shuffled), a `BatchSet` (read as epoch 0) or a
+                generator of `x` or `(x, ...)` batches.
+            batch_size: rows per batch, with arrays.
+            verbose: 0 silent, 1 a progress bar, 2 one line at the end.
+            steps: batches to read; required with a generator.
+            callbacks: their `on_predict_*` hooks run.
+            max_queue_size, workers, use_multiprocessing: as in `fit`.
+        """
+        source, steps = batch_source(x, batch_size=batch_size, shuffle=False, steps=steps,
+                                     steps_arg="steps")
+        callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
+        with self._loader(source, workers, use_multiprocessing, max_queue_size) as loader, \
+                Progress(verbose, steps, "predict") as progress:
+            return run_prediction(self, loader, steps, callback_list, progress)
+
+    def predict_generator(self, generator: Any, steps: int | None = None,
+                          callbacks: list | None = None, max_queue_size: int = 10,
+                          workers: int = 1, use_multiprocessing: bool = False,
+                          verbose: int = 0) -> Any:
+        """Keras 2's `predict_generator`: `predict` with a generator."""
+        return self.predict(generator, steps=steps, callbacks=callbacks,
+                            max_queue_size=max_queue_size, workers=workers,
+                            use_multiprocessing=use_multiprocessing, verbose=verbose)
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: dict | None = None,
+                       return_dict: bool = False) -> float | list | dict:
+        """One optimizer step on one batch.
+
+        Returns:
+            The batch's loss (and metrics) computed before the step, shaped as
+            `evaluate`'s result. Values are this batch's, not running means.
+        """
+        item = (x, y, sample_weight)
+        values, rows = train_step(self, item, "the train_on_batch batch", self._class_weights(class_weight))
+        return self._result({name: float(value) for name, value in values.items()}, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      class_weight: dict | None = None,
+                      return_dict: bool = False) -> float | list | dict:
+        """Loss (and metrics) of one batch in evaluation mode, shaped as `evaluate`'s result.
+
+        `class_weight` is accepted, beyond Keras, so that the weighted loss of a
+        batch can be inspected without a step.
+        """
+        item = (x, y, sample_weight)
+        values, rows = test_step(self, item, "the test_on_batch batch", self._class_weights(class_weight))
+        return self._result({name: float(value) for name, value in values.items()}, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs of one batch, as `predict` returns them."""
+        return predict_step(self, (x,))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to the directory `path` (see `streamfit.training.saving`): no pickle."""
+        save_model(self, path)
+
+
+def load_model(path: str | os.PathLike, module: torch.nn.Module | None = None,
+               device: str | torch.device = "auto") -> Model:
+    """Load a model that `Model.save` wrote.
+
+    Args:
+        path: the directory.
+        module: a module built like the saved one, to load the weights into;
+            None rebuilds it from its class registered with
+            `streamfit.training.registry.register_module` and its saved config.
+        device: where the loaded model runs.
+
+    Returns:
+        A `Model` with the saved weights, loss and metrics and a fresh optimizer
+        (those given as callables were not saved: call `compile`).
+
+    Raises:
+        UserError: `path` is not a saved model, the module cannot be rebuilt
+            (pass `module=`), or the weights do not fit `module`.
+    """
+    module, meta = read_model(path, module)
+    return Model(module, loss=meta["loss"], optimizer=meta["optimizer"], metrics=meta["metrics"],
+                 device=device, seed=meta["seed"])
