@@ -213,3 +213,68 @@ def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(rows), np.concatenate(keys)
+
+
+class KeyIndex:
+    """Position of int64 keys in a fixed key list: a vectorised open-addressing hash table.
+
+    `np.searchsorted` over unsorted queries is cache-hostile (a 128-row batch
+    of IMDB bigrams took 3.4 ms against 20k keys); a table of 4x as many
+    slots, Fibonacci-hashed and linearly probed, answers the same batch in a
+    few tenths of a millisecond.
+
+    Args:
+        keys: unique non-negative int64 keys; `keys[j]` is found at position j.
+    """
+
+    _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+    _EMPTY = -1
+
+    def __init__(self, keys: np.ndarray):
+        self.keys = np.asarray(keys, dtype=np.int64)
+        bits = max(4, int(len(self.keys) * 4 - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        self._slots = np.full(1 << bits, -1, dtype=np.int64)
+        pending = np.arange(len(self.keys), dtype=np.int64)
+        slot = self._home(self.keys)
+        while len(pending):
+            free = self._slots[slot] == -1
+            # Several keys may want one free slot; the first of each takes it.
+            claimed, first = np.unique(slot[free], return_index=True)
+            self._slots[claimed] = pending[free][first]
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[np.flatnonzero(free)[first]] = True
+            pending = pending[~placed]
+            slot = (slot[~placed] + 1) & self._mask
+        self._slot_keys = np.where(self._slots >= 0, self.keys[self._slots], self._EMPTY)
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.view(np.uint64) * self._FIBONACCI) >> self._shift).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Position of each key in the key list, or -1 where it is absent.
+
+        Args:
+            keys: int64 keys to look up.
+
+        Returns:
+            int64 positions, same length as `keys`.
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        slot = self._home(keys)
+        # Gathers and compares over all keys, then masks only on the few that
+        # must probe on: dense boolean masks over half-hit data cost more
+        # than the whole lookup.
+        stored = self._slot_keys[slot]
+        found = np.where(stored == keys, self._slots[slot], -1)
+        active = np.flatnonzero((stored != keys) & (stored != self._EMPTY))
+        slot = (slot[active] + 1) & self._mask
+        while len(active):
+            stored = self._slot_keys[slot]
+            hit = stored == keys[active]
+            found[active[hit]] = self._slots[slot[hit]]
+            going = ~hit & (stored != self._EMPTY)
+            active = active[going]
+            slot = (slot[going] + 1) & self._mask
+        return found

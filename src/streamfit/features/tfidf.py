@@ -21,6 +21,7 @@ import scipy.sparse
 from streamfit.errors import UserError
 from streamfit.features.base import FeatureExtractor
 from streamfit.features.ngrams import (
+    KeyIndex,
     NgramCounts,
     check_ngram_range,
     doc_ngram_keys,
@@ -173,6 +174,12 @@ class NgramTfidf(FeatureExtractor):
         self.vocab_size_ = int(counts.vocab_size)
         return self
 
+    def _key_index(self) -> KeyIndex:
+        # Built on first use, so fit() and load_state_dict() need not know of it.
+        if getattr(self, "_index", None) is None or self._index.keys is not self.keys_:
+            self._index = KeyIndex(self.keys_)
+        return self._index
+
     def transform(self, offsets: np.ndarray, ids: np.ndarray) -> scipy.sparse.csr_matrix:
         """TF-IDF rows of a batch.
 
@@ -193,9 +200,8 @@ class NgramTfidf(FeatureExtractor):
         n_rows = len(offsets) - 1
         num_features = len(self.keys_)
         rows, keys = doc_ngram_keys(offsets, ids, *self.ngram_range, self.vocab_size_)
-        col = np.searchsorted(self.keys_, keys)
-        np.minimum(col, num_features - 1, out=col)
-        hit = self.keys_[col] == keys
+        col = self._key_index().lookup(keys)
+        hit = np.flatnonzero(col >= 0)  # index arrays: boolean masks are slower here
         cell, tf = np.unique(rows[hit] * num_features + col[hit], return_counts=True)
         row = cell // num_features
         col = cell - row * num_features
