@@ -145,10 +145,15 @@ def test_too_many_steps_for_batch_set(tmp_path):
         BatchLoader(LoggedBatches(5, tmp_path / "log")).iterate(0, 6)
 
 
-@pytest.mark.parametrize("name", ["workers", "max_queue_size"])
-def test_bad_loader_arguments(name):
+@pytest.mark.parametrize("name,value", [("workers", -1), ("max_queue_size", 0)])
+def test_bad_loader_arguments(name, value):
     with pytest.raises(UserError, match=name):
-        BatchLoader(iter([]), **{name: 0})
+        BatchLoader(iter([]), **{name: value})
+
+
+def test_workers_zero_computes_in_the_consumer_thread(tmp_path):
+    loader = BatchLoader(LoggedBatches(3, tmp_path / "log"), workers=0)
+    assert [x.tolist() for x, _ in loader.iterate(0, 3)] == [[0, 0], [0, 1], [0, 2]]
 
 
 def counting_generator(n):

@@ -32,7 +32,7 @@ from streamfit.errors import UserError
 from streamfit.sampling import EpochSampler
 
 _CHUNK = 16 << 20
-_LINE_BLOCK = 16 << 10
+_LINE_BLOCK = 8 << 10
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate line endings
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
@@ -74,10 +74,11 @@ def index_lines(path: Path, skip_header: bool = False) -> tuple[np.ndarray, int]
 
 def line_number(path: Path, offset: int) -> int:
     """The 1-based line number of the line starting at byte `offset` (for error messages)."""
-    data = np.memmap(path, np.uint8, mode="r") if offset else None
-    count = sum(int(np.count_nonzero(data[pos:min(pos + _CHUNK, offset)] == ord("\n")))
-                for pos in range(0, offset, _CHUNK))
-    return count + 1
+    if offset == 0:
+        return 1
+    data = np.memmap(path, np.uint8, mode="r")
+    return 1 + sum(int(np.count_nonzero(data[pos:min(pos + _CHUNK, offset)] == ord("\n")))
+                   for pos in range(0, offset, _CHUNK))
 
 
 def _signature(sample: Any) -> tuple:

@@ -4,7 +4,7 @@ Which rows form a batch is the sampler's question, how to compute one is the
 batch set's; this module only answers how to compute them ahead, in parallel,
 and hand them over in index order:
 
-| source | workers=1 | workers>1 |
+| source | workers=0 or 1 | workers>1 |
 | --- | --- | --- |
 | `BatchSet` | computed when needed, in the consumer's thread | a sliding window of `max_queue_size` futures over N threads or N processes |
 | plain iterator | pulled when needed | pulled ahead by ONE thread (never cloned), with a warning |
@@ -94,9 +94,10 @@ class BatchLoader:
     Args:
         source: a `BatchSet`, fetched by index, or a plain iterator of batches,
             pulled by a single producer.
-        workers: how many threads or processes produce batches ahead; 1
-            computes each batch when the consumer asks for it (except with
-            `use_multiprocessing=True`, where one process computes ahead).
+        workers: how many threads or processes produce batches ahead; 0 or 1
+            computes each batch in the consumer's thread when it asks for it
+            (except `workers=1, use_multiprocessing=True`, where one process
+            computes ahead).
         use_multiprocessing: processes instead of threads (for batch sets whose
             `batch` holds the GIL, such as per-line Python parsing).
         max_queue_size: how many batches may be in flight or wait ready ahead
@@ -107,14 +108,14 @@ class BatchLoader:
             the next batch, over all `iterate` calls.
 
     Raises:
-        UserError: `workers` or `max_queue_size` below 1.
+        UserError: `workers` below 0 or `max_queue_size` below 1.
     """
 
     def __init__(self, source, *, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
-        for name, value in (("workers", workers), ("max_queue_size", max_queue_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name}={value!r} must be an integer >= 1")
+        for name, value, minimum in (("workers", workers, 0), ("max_queue_size", max_queue_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise UserError(f"{name}={value!r} must be an integer >= {minimum}")
         self.source = source
         self.workers = workers
         self.use_multiprocessing = use_multiprocessing
@@ -147,10 +148,10 @@ class BatchLoader:
                 raise UserError(
                     f"steps={steps} is more than the {len(self.source)} batches per epoch "
                     "of the batch set; leave steps unset to use them all")
-            if self.workers == 1 and not self.use_multiprocessing:
-                batches = self._compute_in_turn(epoch, steps, start)
-            else:
+            if self.workers > 1 or (self.workers == 1 and self.use_multiprocessing):
                 batches = self._compute_ahead(epoch, steps, start)
+            else:
+                batches = self._compute_in_turn(epoch, steps, start)
         elif self.workers > 1:
             if not self._warned:
                 self._warned = True
