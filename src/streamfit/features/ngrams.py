@@ -247,7 +247,9 @@ class KeyIndex:
             placed[np.flatnonzero(free)[first]] = True
             pending = pending[~placed]
             slot = (slot[~placed] + 1) & self._mask
-        self._slot_keys = np.where(self._slots >= 0, self.keys[self._slots], self._EMPTY)
+        self._slot_keys = np.full(len(self._slots), self._EMPTY, dtype=np.int64)
+        filled = np.flatnonzero(self._slots >= 0)
+        self._slot_keys[filled] = self.keys[self._slots[filled]]
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.view(np.uint64) * self._FIBONACCI) >> self._shift).astype(np.int64)
