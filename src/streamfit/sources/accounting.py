@@ -1,0 +1,155 @@
+"""Row accounting: every data row is used or skipped with a counted cause.
+
+A reader calls `RowAccounting` for every chunk it parses: `rows_read` grows by
+the data rows it saw (good or bad, never a header or a blank line),
+`rows_used` by the rows it yielded, and `skip`/`skip_lines` record each bad
+row under a cause with its location. So `rows_read == rows_used +
+sum(skipped.values())` always holds, and nothing disappears silently.
+
+Causes used by the readers (later layers may add their own, such as
+"unseen_label"):
+
+| cause | meaning |
+| --- | --- |
+| missing_label | the label is null, empty or only whitespace |
+| wrong_field_count | a CSV/TSV row with more or fewer fields than the header |
+| broken_quoting | a CSV row whose quotes do not close, or close mid-field |
+| empty_text | the joined text is empty or only whitespace |
+| bad_json | a JSON Lines line that does not parse or is not an object |
+| missing_text_field | a JSON Lines object without the text key (or with null) |
+
+Notes (`notes`) count observations that do not cost a row:
+"invalid_utf8_rows" (bytes replaced by U+FFFD), "several_labels" (fastText
+lines with more than one label; the first one is used) and "blank_lines".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from streamfit.errors import DataError
+
+MAX_EXAMPLES = 5
+
+
+class RowAccounting:
+    """Counts of rows read, used and skipped (by cause), with example locations.
+
+    Args:
+        files: the resolved paths; a row's `source` is an index into it.
+            `iter_records` appends the files it reads that are not there yet.
+        strict: raise `DataError` on the first skipped row instead of counting.
+
+    Attributes:
+        rows_read: every data row seen, good or bad (headers and blank lines
+            are not rows).
+        rows_used: rows yielded to the caller.
+        skipped: cause -> number of rows skipped for it.
+        examples: cause -> the first `MAX_EXAMPLES` locations, "path:line".
+        notes: non-fatal observations -> count.
+
+    Example:
+        >>> acc = RowAccounting(files=["a.csv"])
+        >>> acc.rows_read = 3; acc.rows_used = 2
+        >>> acc.skip("missing_label", 0, 4)
+        >>> acc.summary()
+        'read 3 rows, used 2, skipped 1: 1 missing_label (a.csv:4)'
+    """
+
+    def __init__(self, files: Iterable[str] | None = None, strict: bool = False):
+        self.files: list[str] = list(files or [])
+        self.strict = strict
+        self.rows_read = 0
+        self.rows_used = 0
+        self.skipped: dict[str, int] = {}
+        self.examples: dict[str, list[str]] = {}
+        self.notes: dict[str, int] = {}
+
+    def location(self, source: int, line: int | None) -> str:
+        """Return "path:line" (or "path" when the line is unknown)."""
+        path = self.files[source] if 0 <= source < len(self.files) else f"<source {source}>"
+        return path if line is None else f"{path}:{line}"
+
+    def skip(self, cause: str, source: int, line: int | None, detail: str = "") -> None:
+        """Count one skipped row.
+
+        Does not touch `rows_read`: the caller counted the row when it read it.
+
+        Args:
+            cause: why the row is skipped (see the module table).
+            source: index of the row's file in `files`.
+            line: 1-based line where the row starts, or None when unknown.
+            detail: a short explanation added to the strict-mode error.
+
+        Raises:
+            DataError: in strict mode, naming "path:line" and the cause.
+        """
+        if self.strict:
+            raise DataError(self._strict_message(cause, source, line, detail))
+        self.skipped[cause] = self.skipped.get(cause, 0) + 1
+        examples = self.examples.setdefault(cause, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(self.location(source, line))
+
+    def skip_lines(self, cause: str, source: int, lines, detail: str = "") -> None:
+        """Count many skipped rows of one file at once (the columnar form of `skip`).
+
+        Args:
+            cause: why the rows are skipped.
+            source: index of their file in `files`.
+            lines: their 1-based lines, in file order (any integer sequence).
+            detail: as in `skip`.
+
+        Raises:
+            DataError: in strict mode, for the first of `lines`.
+        """
+        lines = np.asarray(lines, dtype=np.int64)
+        if len(lines) == 0:
+            return
+        if self.strict:
+            raise DataError(self._strict_message(cause, source, int(lines[0]), detail))
+        self.skipped[cause] = self.skipped.get(cause, 0) + len(lines)
+        examples = self.examples.setdefault(cause, [])
+        for line in lines[: MAX_EXAMPLES - len(examples)].tolist():
+            examples.append(self.location(source, line))
+
+    def note(self, name: str, count: int = 1) -> None:
+        """Add `count` to the observation `name` (no-op for 0)."""
+        if count:
+            self.notes[name] = self.notes.get(name, 0) + int(count)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict: rows_read, rows_used, skipped, examples, notes."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "skipped": dict(self.skipped),
+            "examples": {cause: list(places) for cause, places in self.examples.items()},
+            "notes": dict(self.notes),
+        }
+
+    def summary(self) -> str:
+        """Return human-readable lines.
+
+        The first line is "read N rows, used M, skipped K" followed, when rows
+        were skipped, by ": 3 missing_label (a.csv:4, a.csv:9, a.csv:12), ...";
+        a second line lists the notes, if any.
+        """
+        total = sum(self.skipped.values())
+        text = f"read {self.rows_read} rows, used {self.rows_used}, skipped {total}"
+        if total:
+            parts = []
+            for cause, count in self.skipped.items():
+                places = self.examples.get(cause, [])
+                more = ", ..." if count > len(places) else ""
+                parts.append(f"{count} {cause} ({', '.join(places)}{more})")
+            text += ": " + ", ".join(parts)
+        if self.notes:
+            text += "\nnotes: " + ", ".join(f"{count} {name}" for name, count in self.notes.items())
+        return text
+
+    def _strict_message(self, cause: str, source: int, line: int | None, detail: str) -> str:
+        detail = f" ({detail})" if detail else ""
+        return f"{self.location(source, line)}: {cause}{detail}; fix the row or drop --strict"

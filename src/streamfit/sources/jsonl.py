@@ -1,0 +1,186 @@
+"""JSON Lines: one JSON object per line, fields chosen by key.
+
+Each chunk of whole lines is parsed by `pyarrow.json.read_json` with the
+wanted keys typed as strings (other keys are ignored unparsed). When the file
+has numbers or booleans there, pyarrow refuses that schema; the chunk is then
+parsed with type inference and the wanted columns cast to strings (1 -> "1",
+true -> "true"), and the file keeps that mode. Line i of the chunk is row i,
+which is checked (a blank line breaks it); any chunk pyarrow cannot parse, or
+whose rows and lines disagree, is parsed line by line with `json.loads`, so a
+bad line costs one row and its line number stays exact.
+
+Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
+object or array where text or label should be) and "missing_text_field"
+(none of the text keys is there, or all are null). A missing or null label is
+"missing_label". Blank lines are not rows (notes["blank_lines"]).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from streamfit.errors import UserError
+from streamfit.sources.accounting import RowAccounting
+from streamfit.sources.rows import finish_rows
+from streamfit.sources.spec import SourceSpec
+from streamfit.sources.streams import iter_blocks, iter_line_chunks
+
+
+def _keys(spec: SourceSpec) -> tuple[list[str], str | None]:
+    columns = [*spec.text, *([] if spec.label is None else [spec.label])]
+    numbered = [column for column in columns if isinstance(column, int)]
+    if numbered:
+        raise UserError(f"JSON Lines fields are chosen by key, not by index ({numbered[0]}); "
+                        "pass --text/--label with key names")
+    return list(spec.text), spec.label
+
+
+def _scalar_text(value) -> str | None:
+    """A JSON value as text: strings as they are, numbers and booleans as JSON writes them."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise TypeError("an object or array where text is expected")
+
+
+class _JsonLinesFile:
+    """The state of reading one JSON Lines file."""
+
+    def __init__(self, path: str, source: int, spec: SourceSpec, accounting: RowAccounting):
+        self.path, self.source, self.spec, self.accounting = path, source, spec, accounting
+        self.text_keys, self.label_key = _keys(spec)
+        self.wanted = list(dict.fromkeys(
+            [*self.text_keys, *([] if self.label_key is None else [self.label_key])]))
+        self.schema = pa.schema([(key, pa.string()) for key in self.wanted])
+        self.infer = False
+        self.lines_before = 0
+        self.rows_seen = 0
+
+    def read(self) -> Iterator[pa.RecordBatch]:
+        chunks = iter_line_chunks(iter_blocks(self.path, self.spec.encoding,
+                                              self.spec.block_size))
+        for chunk in chunks:
+            count = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            columns = self._arrow(chunk)
+            if columns is not None and len(columns[self.wanted[0]]) == count:
+                lines, bad = self.lines_before + 1 + np.arange(count, dtype=np.int64), []
+            else:
+                columns, lines, bad = self._exact(chunk)
+            if self.lines_before == 0:
+                self._check_keys(chunk, columns)
+            self.lines_before += count
+            batch = self._finish(columns, lines, bad)
+            if batch is not None:
+                yield batch
+        if self.rows_seen == 0:
+            raise UserError(f"{self.path}: the file has no rows; remove it from the inputs "
+                            "or add data")
+
+    def _arrow(self, chunk: bytes) -> dict[str, pa.Array] | None:
+        """Parse a chunk with pyarrow; None when it cannot."""
+        read_options = pajson.ReadOptions(use_threads=False, block_size=len(chunk) + 1)
+        for infer in ([self.infer] if self.infer else [False, True]):
+            options = (pajson.ParseOptions(unexpected_field_behavior="infer") if infer else
+                       pajson.ParseOptions(explicit_schema=self.schema,
+                                           unexpected_field_behavior="ignore"))
+            try:
+                table = pajson.read_json(pa.py_buffer(chunk), read_options=read_options,
+                                         parse_options=options)
+            except pa.ArrowInvalid:
+                continue
+            columns = {}
+            for key in self.wanted:
+                if key not in table.column_names:
+                    columns[key] = pa.nulls(table.num_rows, pa.string())
+                    continue
+                column = table.column(key).combine_chunks()
+                try:
+                    columns[key] = column.cast(pa.string())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    return None
+            self.infer = infer
+            return columns
+        return None
+
+    def _exact(self, chunk: bytes) -> tuple[dict[str, pa.Array], np.ndarray, list]:
+        """Parse a chunk line by line with `json.loads`: (columns, lines, bad rows)."""
+        lines = chunk.split(b"\n")
+        if chunk.endswith(b"\n"):
+            lines.pop()
+        values: dict[str, list] = {key: [] for key in self.wanted}
+        good, bad_json, blank, invalid = [], [], 0, 0
+        for number, raw in enumerate(lines, start=self.lines_before + 1):
+            if not raw.strip():
+                blank += 1
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", "replace")
+                invalid += 1
+            try:
+                row = json.loads(text)
+                if not isinstance(row, dict):
+                    raise TypeError("not an object")
+                fields = [_scalar_text(row.get(key)) for key in self.wanted]
+            except (ValueError, TypeError):
+                bad_json.append(number)
+                continue
+            good.append(number)
+            for key, value in zip(self.wanted, fields, strict=True):
+                values[key].append(value)
+        self.accounting.note("blank_lines", blank)
+        self.accounting.note("invalid_utf8_rows", invalid)
+        columns = {key: pa.array(values[key], pa.string()) for key in self.wanted}
+        return (columns, np.asarray(good, dtype=np.int64),
+                [("bad_json", np.asarray(bad_json, dtype=np.int64))])
+
+    def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray,
+                bad: list) -> pa.RecordBatch | None:
+        self.rows_seen += len(lines) + sum(len(rows) for _, rows in bad)
+        texts = [columns[key] for key in self.text_keys]
+        no_text = np.ones(len(lines), dtype=bool)
+        for text in texts:
+            no_text &= np.asarray(pc.is_null(text), dtype=bool)
+        if no_text.any():
+            bad = [*bad, ("missing_text_field", lines[no_text])]
+            keep = pa.array(~no_text)
+            texts = [text.filter(keep) for text in texts]
+            columns = {key: column.filter(keep) for key, column in columns.items()}
+            lines = lines[~no_text]
+        label = columns[self.label_key] if self.label_key is not None else None
+        return finish_rows(texts, label, lines, self.source, self.accounting, bad)
+
+    def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
+        """Fail early when a wanted key is in no object of the first chunk."""
+        for key in self.wanted:
+            if columns[key].null_count < len(columns[key]) or len(columns[key]) == 0:
+                continue
+            first = next((line for line in chunk.split(b"\n") if line.strip()), b"{}")
+            try:
+                have = ", ".join(repr(k) for k in json.loads(first))
+            except (ValueError, TypeError):
+                have = "none readable"
+            role = "label" if key == self.label_key and key not in self.text_keys else "text"
+            raise UserError(f"{self.path}: no {role} key {key!r} in its objects; the first "
+                            f"one has {have}; pass --{role} with one of them")
+
+
+def read_jsonl(path: str, source: int, spec: SourceSpec,
+               accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
+    """Yield the record batches of one JSON Lines file.
+
+    Raises:
+        UserError: for an empty file, a column given by index, or a key that no
+            object of the first chunk has.
+        DataError: in strict mode, at the first bad row.
+    """
+    yield from _JsonLinesFile(path, source, spec, accounting).read()
+

@@ -1,0 +1,101 @@
+"""Line formats: fastText ("__label__X text") and plain text (one document per line).
+
+A chunk of whole lines becomes one Arrow array of lines without copying (the
+offsets come from a numpy scan for "\\n"); labels and text are then cut out
+with RE2 regular expressions over the whole array.
+
+fastText: every word starting with "__label__" is a label, wherever it stands
+(as fastText itself reads it); the first one is the row's label and rows with
+more than one are counted in notes["several_labels"]. The text is the line
+without its labels, trimmed. A line without a label is "missing_label" in a
+labelled read; in an unlabelled one (label=None) labels are still removed
+from the text.
+
+text: each line is an unlabelled document, kept as it is (without its line
+break). Blank lines are not rows in either format (notes["blank_lines"]);
+lines of only spaces are "empty_text".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streamfit.errors import UserError
+from streamfit.sources.accounting import RowAccounting
+from streamfit.sources.rows import finish_rows, to_utf8
+from streamfit.sources.spec import SourceSpec
+from streamfit.sources.streams import iter_blocks, iter_line_chunks
+
+LF = ord("\n")
+LABEL_WORD = r"(?:^|\s)__label__"
+
+
+def split_lines(chunk: bytes) -> pa.Array:
+    """Return the lines of `chunk` as a binary array, each still ending with its "\\n".
+
+    No copy: the array's offsets come from a numpy scan and its data is the
+    chunk itself (values must be contiguous, so the line breaks stay in).
+    """
+    data = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(data == LF) + 1
+    if not chunk.endswith(b"\n"):
+        ends = np.append(ends, len(chunk))
+    offsets = np.concatenate([[0], ends]).astype(np.int32)
+    return pa.Array.from_buffers(pa.binary(), len(ends),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(chunk)])
+
+
+def check_label(spec: SourceSpec, fmt: str, path: str) -> None:
+    """The text format holds no labels: refuse a labelled read of it."""
+    if fmt == "text" and spec.label is not None:
+        raise UserError(f"{path}: the text format holds unlabelled documents, one per line; "
+                        "use --format fasttext for '__label__' lines, or read it without "
+                        "labels (for prediction)")
+
+
+def read_lines(path: str, source: int, spec: SourceSpec, accounting: RowAccounting,
+               fmt: str) -> Iterator[pa.RecordBatch]:
+    """Yield the record batches of one fastText (`fmt` "fasttext") or text file.
+
+    Raises:
+        UserError: for an empty file, or a labelled read of a text file.
+        DataError: in strict mode, at the first bad row.
+    """
+    check_label(spec, fmt, path)
+    lines_before = rows_seen = 0
+    for chunk in iter_line_chunks(iter_blocks(path, spec.encoding, spec.block_size)):
+        lines, invalid = to_utf8(split_lines(chunk))
+        lines = pc.utf8_rtrim(lines, characters="\r\n")
+        numbers = np.arange(lines_before + 1, lines_before + 1 + len(lines), dtype=np.int64)
+        lines_before += len(lines)
+        filled = np.asarray(pc.greater(pc.binary_length(lines), 0), dtype=bool)
+        accounting.note("blank_lines", int((~filled).sum()))
+        if invalid is not None:
+            accounting.note("invalid_utf8_rows", int(invalid[filled].sum()))
+        if not filled.all():
+            lines, numbers = lines.filter(pa.array(filled)), numbers[filled]
+        rows_seen += len(lines)
+        if fmt == "fasttext":
+            text, label = _fasttext(lines, spec.label is not None, accounting)
+        else:
+            text, label = lines, None
+        batch = finish_rows([text], label, numbers, source, accounting)
+        if batch is not None:
+            yield batch
+    if rows_seen == 0:
+        raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
+
+
+def _fasttext(lines: pa.Array, labelled: bool,
+              accounting: RowAccounting) -> tuple[pa.Array, pa.Array | None]:
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, r"(?:^|\s+)__label__\S*", ""))
+    if not labelled:
+        return text, None
+    several = pc.greater(pc.count_substring_regex(lines, LABEL_WORD), 1)
+    accounting.note("several_labels", int(pc.sum(several).as_py() or 0))
+    label = pc.struct_field(pc.extract_regex(lines, LABEL_WORD + r"(?P<label>\S*)"), "label")
+    return text, label

@@ -1,0 +1,79 @@
+"""Parquet: columns by name or index, read in bounded record batches.
+
+Rows come from `ParquetFile.iter_batches`, reading only the wanted columns.
+A row's `line` is its 1-based row number in the file. Text and number columns
+are turned into strings (an integer label 1 becomes "1"); a null text counts
+as empty. Parquet needs random access, so a compressed (.gz, ...) Parquet file
+is refused; Parquet compresses its own pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from streamfit.errors import UserError
+from streamfit.sources.accounting import RowAccounting
+from streamfit.sources.columns import select_columns
+from streamfit.sources.rows import finish_rows
+from streamfit.sources.spec import SourceSpec, split_compression
+
+
+def _as_text(column: pa.Array, name: str, path: str) -> pa.Array:
+    """A column as string (or binary, validated later); UserError for nested types."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.dictionary_decode(), kind.value_type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return column.cast(pa.binary())
+    if pa.types.is_nested(kind):
+        raise UserError(f"{path}: column {name!r} has type {kind}; only text, number or "
+                        "boolean columns can be read as text or label")
+    return column.cast(pa.string())
+
+
+def _batch_rows(parquet: pq.ParquetFile, block_size: int) -> int:
+    """Rows per batch so that a batch holds about `block_size` bytes of data."""
+    meta = parquet.metadata
+    if meta.num_rows == 0:
+        return 1
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return int(np.clip(block_size * meta.num_rows // max(size, 1), 1, 1 << 20))
+
+
+def read_parquet(path: str, source: int, spec: SourceSpec,
+                 accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
+    """Yield the record batches of one Parquet file.
+
+    Raises:
+        UserError: for a compressed or unreadable file, an empty one, unknown
+            columns, or a nested column.
+        DataError: in strict mode, at the first bad row.
+    """
+    if split_compression(path)[1] is not None:
+        raise UserError(f"{path}: Parquet files cannot be read through .gz/.bz2/.xz/.zst; "
+                        "decompress it (Parquet compresses its pages itself)")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise UserError(f"{path}: not a readable Parquet file ({error})") from None
+    names = parquet.schema_arrow.names
+    text_columns, label_column = select_columns(spec, path, names, len(names))
+    if parquet.metadata.num_rows == 0:
+        raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
+    wanted = list(dict.fromkeys(
+        names[i] for i in [*text_columns, *([] if label_column is None else [label_column])]))
+    row = 0
+    for batch in parquet.iter_batches(batch_size=_batch_rows(parquet, spec.block_size),
+                                      columns=wanted, use_threads=False):
+        texts = [_as_text(batch.column(names[i]), names[i], path) for i in text_columns]
+        label = (None if label_column is None else
+                 _as_text(batch.column(names[label_column]), names[label_column], path))
+        lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
+        row += batch.num_rows
+        records = finish_rows(texts, label, lines, source, accounting)
+        if records is not None:
+            yield records

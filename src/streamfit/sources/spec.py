@@ -1,0 +1,142 @@
+"""What to read: `SourceSpec`, the format of a file, and column arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from streamfit.errors import UserError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "text")
+PRESETS = ("zhang",)
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ft": "fasttext",
+    ".fasttext": "fasttext",
+    ".txt": "text",
+}
+
+Column = str | int
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the rows are and how to read them.
+
+    Args:
+        paths: files, globs ("shards/*.csv.gz") or folders (all their data
+            files, sorted); a single string is taken as one path.
+        format: "csv", "tsv", "jsonl", "parquet", "fasttext" or "text"; None
+            guesses it per file from the extension after stripping .gz, .bz2,
+            .xz or .zst (.csv, .tsv/.tab, .jsonl/.ndjson, .parquet/.pq,
+            .ft/.fasttext, .txt = text).
+        text: the text columns, by header name or 0-based index, joined with
+            one space. Ignored by the line formats (fasttext, text).
+        label: the label column, or None for unlabelled data (prediction).
+            For fasttext any non-None value means "read the __label__ words".
+        header: csv/tsv: the first line names the columns. Without a header
+            columns can only be given by index.
+        encoding: the files' text encoding (any Python codec name).
+        preset: "zhang": the headerless layout of the DBPedia / Yelp / Amazon /
+            AG News CSVs. It forces format csv and header False; the label
+            becomes column 0 unless `label` is None or not the default
+            "label"; the text becomes every other column, joined, unless
+            `text` is not the default ("text",). Escaped line breaks in the
+            text are turned into real ones (see `presets`).
+        strict: raise `DataError` on the first bad row instead of skipping it.
+        block_size: bytes read per chunk; memory holds about two chunks plus
+            the longest row.
+
+    Raises:
+        UserError: for an unknown format or preset, no paths, no text
+            columns, or a block size below 1.
+    """
+
+    paths: tuple[str, ...]
+    format: str | None = None
+    text: tuple[Column, ...] = ("text",)
+    label: Column | None = "label"
+    header: bool = True
+    encoding: str = "utf-8"
+    preset: str | None = None
+    strict: bool = False
+    block_size: int = 1 << 22
+
+    def __post_init__(self):
+        # Frozen, so normalise in place the two arguments callers most often
+        # pass in a looser form (one path string, one column).
+        if isinstance(self.paths, (str, PurePath)):
+            object.__setattr__(self, "paths", (str(self.paths),))
+        else:
+            object.__setattr__(self, "paths", tuple(str(p) for p in self.paths))
+        if isinstance(self.text, (str, int)):
+            object.__setattr__(self, "text", (self.text,))
+        else:
+            object.__setattr__(self, "text", tuple(self.text))
+        if not self.paths:
+            raise UserError("no input paths given; pass at least one file, glob or folder")
+        if self.format is not None and self.format not in FORMATS:
+            raise UserError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise UserError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        if not self.text:
+            raise UserError("no text column given; pass --text with a column name or index")
+        if self.block_size < 1:
+            raise UserError(f"block_size={self.block_size} must be at least 1 byte")
+
+
+def split_compression(path: str) -> tuple[str, str | None]:
+    """Split a path into (path without the compression suffix, compression or None)."""
+    suffix = PurePath(path).suffix.lower()
+    if suffix in COMPRESSIONS:
+        return path[: -len(suffix)], COMPRESSIONS[suffix]
+    return path, None
+
+
+def guess_format(path: str) -> str | None:
+    """Return the format that `path`'s extension names, or None when it names none."""
+    stem, _ = split_compression(path)
+    return EXTENSIONS.get(PurePath(stem).suffix.lower())
+
+
+def file_format(spec: SourceSpec, path: str) -> str:
+    """Return the format to read `path` with.
+
+    Raises:
+        UserError: when the spec gives no format and the extension names none.
+    """
+    if spec.preset == "zhang":
+        return "csv"
+    if spec.format is not None:
+        return spec.format
+    found = guess_format(path)
+    if found is None:
+        raise UserError(f"{path}: cannot tell the format from the extension; "
+                        f"pass --format ({', '.join(FORMATS)})")
+    return found
+
+
+def parse_columns(value: str) -> tuple[Column, ...]:
+    """Parse a column argument: comma-separated names or 0-based indexes.
+
+    A part made only of digits is an index, anything else a name; spaces
+    around parts are ignored.
+
+    >>> parse_columns("text"), parse_columns("1,2"), parse_columns("title, body")
+    (('text',), (1, 2), ('title', 'body'))
+
+    Raises:
+        UserError: for an empty argument or an empty part ("a,,b").
+    """
+    parts = [part.strip() for part in str(value).split(",")]
+    if not any(parts) or not all(parts):
+        raise UserError(f"column list {value!r} has an empty part; give names or 0-based "
+                        "indexes separated by commas, like 'title,body' or '1,2'")
+    return tuple(int(part) if part.isdigit() else part for part in parts)

@@ -1,0 +1,93 @@
+"""Byte streams: decompress, transcode to UTF-8 and cut into bounded chunks.
+
+Every text format reads its file through `iter_blocks`, which yields UTF-8
+bytes `block_size` at a time, whatever the compression (.gz, .bz2, .xz, .zst,
+all streamed) and the encoding. Readers then cut those blocks at row
+boundaries themselves, so they always hold the raw bytes of the chunk they
+parse; that is what lets them give exact line numbers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import lzma
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from streamfit.errors import UserError
+from streamfit.sources.spec import split_compression
+
+BOM = codecs.BOM_UTF8
+
+
+def open_bytes(path: str):
+    """Open `path` for reading decompressed bytes (an object with `read(n)`)."""
+    _, compression = split_compression(path)
+    if compression == "xz":
+        # pyarrow has no xz codec; Python's lzma streams just as well.
+        return lzma.open(path, "rb")
+    return pa.input_stream(path, compression=compression)
+
+
+def utf8_codec(encoding: str) -> bool:
+    """Return True when `encoding` needs no transcoding (UTF-8 with or without BOM).
+
+    Raises:
+        UserError: for an encoding Python does not know.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise UserError(f"unknown encoding {encoding!r}; use a Python codec name such as "
+                        "utf-8, latin-1 or cp1252") from None
+    return name in ("utf-8", "utf-8-sig")
+
+
+def iter_blocks(path: str, encoding: str, block_size: int) -> Iterator[bytes]:
+    """Yield the file's content as UTF-8 bytes, about `block_size` bytes at a time.
+
+    A leading UTF-8 byte order mark is dropped. Other encodings are decoded
+    incrementally (a character split across blocks is kept whole); bytes the
+    codec cannot decode become U+FFFD. UTF-8 input is passed through as is:
+    invalid sequences are repaired and counted later, per row.
+
+    Raises:
+        UserError: for an unknown encoding or a file that is not valid for its
+            compression.
+    """
+    decoder = None if utf8_codec(encoding) else codecs.getincrementaldecoder(encoding)("replace")
+    first = True
+    try:
+        with open_bytes(path) as stream:
+            while True:
+                raw = stream.read(block_size)
+                data = raw if decoder is None else decoder.decode(raw, final=not raw).encode()
+                if first and data:
+                    first = False
+                    if data.startswith(BOM):
+                        data = data[len(BOM):]
+                if data:
+                    yield data
+                if not raw:
+                    return
+    except (OSError, EOFError, lzma.LZMAError, pa.ArrowInvalid) as error:
+        raise UserError(f"{path}: cannot read the file ({error}); check that it is not "
+                        "truncated and that its extension matches its compression") from None
+
+
+def iter_line_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Regroup blocks into chunks that end right after a newline.
+
+    Only the last chunk may lack a final newline. A line longer than a block
+    is kept whole, so a chunk holds at least one line.
+    """
+    pending = b""
+    for block in blocks:
+        pending += block
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
