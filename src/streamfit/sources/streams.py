@@ -61,7 +61,8 @@ def iter_blocks(path: str, encoding: str, block_size: int) -> Iterator[bytes]:
     try:
         with open_bytes(path) as stream:
             while True:
-                raw = stream.read(block_size)
+                # The first read must see a whole byte order mark.
+                raw = stream.read(max(block_size, len(BOM)) if first else block_size)
                 data = raw if decoder is None else decoder.decode(raw, final=not raw).encode()
                 if first and data:
                     first = False

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from streamfit.errors import DataError
+from streamfit.sources import RowAccounting
+
+
+def test_skip_counts_and_keeps_five_examples():
+    acc = RowAccounting(files=["a.csv", "b.csv"])
+    acc.rows_read, acc.rows_used = 9, 2
+    for line in [4, 9, 12, 15, 20, 31]:
+        acc.skip("missing_label", 0, line)
+    acc.skip_lines("empty_text", 1, [7])
+    assert acc.skipped == {"missing_label": 6, "empty_text": 1}
+    assert acc.examples["missing_label"] == ["a.csv:4", "a.csv:9", "a.csv:12", "a.csv:15",
+                                             "a.csv:20"]
+    assert acc.examples["empty_text"] == ["b.csv:7"]
+    assert acc.rows_read == acc.rows_used + sum(acc.skipped.values())
+
+
+def test_skip_lines_fills_examples_up_to_five():
+    acc = RowAccounting(files=["a.csv"])
+    acc.skip("bad_json", 0, 1)
+    acc.skip_lines("bad_json", 0, [2, 3, 4, 5, 6, 7])
+    assert acc.skipped == {"bad_json": 7}
+    assert acc.examples["bad_json"] == [f"a.csv:{i}" for i in range(1, 6)]
+    acc.skip_lines("bad_json", 0, [])
+    assert acc.skipped == {"bad_json": 7}
+
+
+def test_summary_and_to_dict():
+    acc = RowAccounting(files=["a.csv"])
+    acc.rows_read, acc.rows_used = 4, 1
+    acc.skip_lines("missing_label", 0, [4, 9])
+    acc.skip("wrong_field_count", 0, None)
+    acc.note("invalid_utf8_rows", 2)
+    acc.note("several_labels", 0)
+    assert acc.summary() == (
+        "read 4 rows, used 1, skipped 3: 2 missing_label (a.csv:4, a.csv:9), "
+        "1 wrong_field_count (a.csv)\nnotes: 2 invalid_utf8_rows")
+    assert json.loads(json.dumps(acc.to_dict())) == {
+        "rows_read": 4, "rows_used": 1,
+        "skipped": {"missing_label": 2, "wrong_field_count": 1},
+        "examples": {"missing_label": ["a.csv:4", "a.csv:9"], "wrong_field_count": ["a.csv"]},
+        "notes": {"invalid_utf8_rows": 2},
+    }
+
+
+def test_summary_says_more_when_examples_run_out():
+    acc = RowAccounting(files=["a.csv"])
+    acc.skip_lines("empty_text", 0, range(1, 8))
+    assert acc.summary().endswith("7 empty_text (a.csv:1, a.csv:2, a.csv:3, a.csv:4, a.csv:5, ...)")
+    assert RowAccounting().summary() == "read 0 rows, used 0, skipped 0"
+
+
+def test_strict_raises_naming_file_and_line():
+    acc = RowAccounting(files=["data/a.csv"], strict=True)
+    with pytest.raises(DataError, match=r"^data/a.csv:12: missing_label \(empty\); fix the row "
+                                        r"or drop --strict$"):
+        acc.skip("missing_label", 0, 12, "empty")
+    with pytest.raises(DataError, match=r"^data/a.csv:3: bad_json;"):
+        acc.skip_lines("bad_json", 0, [3, 8])
+    assert acc.skipped == {}

@@ -1,0 +1,56 @@
+import pytest
+
+from streamfit.errors import UserError
+from streamfit.sources.spec import SourceSpec, file_format, guess_format, parse_columns
+
+
+def test_parse_columns_names_indexes_and_mixed():
+    assert parse_columns("text") == ("text",)
+    assert parse_columns("1,2") == (1, 2)
+    assert parse_columns("title, body") == ("title", "body")
+    assert parse_columns("0,body") == (0, "body")
+
+
+@pytest.mark.parametrize("value", ["", "a,,b", " , "])
+def test_parse_columns_rejects_empty_parts(value):
+    with pytest.raises(UserError, match="empty part"):
+        parse_columns(value)
+
+
+def test_spec_normalises_single_path_and_column():
+    spec = SourceSpec("a.csv", text="body")
+    assert spec.paths == ("a.csv",)
+    assert spec.text == ("body",)
+    assert SourceSpec(["a.csv", "b.csv"]).paths == ("a.csv", "b.csv")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"format": "xml"}, "unknown format 'xml'"),
+    ({"preset": "yelp"}, "unknown preset 'yelp'"),
+    ({"text": ()}, "no text column"),
+    ({"block_size": 0}, "block_size=0"),
+])
+def test_spec_rejects_bad_options(options, message):
+    with pytest.raises(UserError, match=message):
+        SourceSpec(("a.csv",), **options)
+
+
+def test_spec_needs_a_path():
+    with pytest.raises(UserError, match="no input paths"):
+        SourceSpec(())
+
+
+@pytest.mark.parametrize("path, fmt", [
+    ("a.csv", "csv"), ("a.CSV.gz", "csv"), ("a.tsv.bz2", "tsv"), ("a.jsonl.xz", "jsonl"),
+    ("a.ndjson.zst", "jsonl"), ("a.parquet", "parquet"), ("a.ft", "fasttext"),
+    ("a.txt", "text"), ("a.json", None), ("train", None),
+])
+def test_guess_format_strips_compression(path, fmt):
+    assert guess_format(path) == fmt
+
+
+def test_file_format_prefers_the_spec_and_the_preset():
+    assert file_format(SourceSpec(("x",), format="fasttext"), "cooking.train") == "fasttext"
+    assert file_format(SourceSpec(("x",), preset="zhang"), "train.data") == "csv"
+    with pytest.raises(UserError, match=r"cooking.train: cannot tell the format.*--format"):
+        file_format(SourceSpec(("x",)), "cooking.train")
