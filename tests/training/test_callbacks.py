@@ -1,0 +1,254 @@
+"""Callbacks: Keras' hooks, order and semantics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from streamfit.errors import UserError
+from streamfit.training import Model, load_model
+from streamfit.training.callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
+
+SPARSE_CE = "sparse_categorical_crossentropy"
+
+
+class Scripted(Callback):
+    """Puts scripted values under `key` in each epoch's logs and keeps each epoch's weights.
+
+    It must come before the callback under test, which then reads the value.
+    """
+
+    def __init__(self, key: str, values: list[float]):
+        super().__init__()
+        self.key, self.values = key, values
+        self.weights: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+        self.weights.append({k: v.clone() for k, v in self.model.module.state_dict().items()})
+
+
+@pytest.fixture
+def small(data):
+    x, y = data
+    return x[:128].toarray(), y[:128]
+
+
+def _model(lr: float = 0.1, optimizer=None) -> Model:
+    torch.manual_seed(0)
+    return Model(torch.nn.Linear(300, 3), loss=SPARSE_CE, metrics=["accuracy"], seed=0,
+                 optimizer=optimizer or (lambda params: torch.optim.SGD(params, lr=lr)))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_hooks_run_in_keras_order_with_model_and_params(small):
+    x, y = small
+    calls = []
+
+    class Recorder(Callback):
+        def __getattribute__(self, name):
+            if name.startswith("on_"):
+                def hook(*args):
+                    calls.append(" ".join([name[3:], *(str(a) for a in args if isinstance(a, int))]))
+                return hook
+            return super().__getattribute__(name)
+
+    recorder = Recorder()
+    model = _model()
+    model.fit(x, y, batch_size=64, epochs=1, validation_data=(x[:40], y[:40]),
+              validation_batch_size=32, verbose=0, callbacks=[recorder])
+    assert calls == [
+        "train_begin", "epoch_begin 0",
+        "train_batch_begin 0", "train_batch_end 0", "train_batch_begin 1", "train_batch_end 1",
+        "test_begin", "test_batch_begin 0", "test_batch_end 0", "test_batch_begin 1",
+        "test_batch_end 1", "test_end", "epoch_end 0", "train_end"]
+    assert recorder.model is model and recorder.params == {"epochs": 1, "steps": 2, "verbose": 0}
+    calls.clear()
+    model.predict(x, batch_size=100, callbacks=[recorder])
+    assert calls == ["predict_begin", "predict_batch_begin 0", "predict_batch_end 0",
+                     "predict_batch_begin 1", "predict_batch_end 1", "predict_end"]
+
+
+def test_batch_logs_are_running_means_and_the_keras_batch_alias_runs(small):
+    x, y = small
+    seen = []
+
+    class OldStyle(Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(dict(logs))
+
+    history = _model().fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[OldStyle()])
+    assert [logs["size"] for logs in seen] == [32, 32, 32, 32]
+    assert seen[-1]["loss"] == pytest.approx(history.history["loss"][0])
+    assert seen[-1]["accuracy"] == pytest.approx(history.history["accuracy"][0])
+
+
+def test_callback_list_rejects_other_objects():
+    with pytest.raises(UserError, match="callbacks= holds a str; each callback must subclass"):
+        CallbackList(["EarlyStopping"])
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights(small):
+    x, y = small
+    script = Scripted("val_loss", [1.0, 0.8, 0.9, 0.85, 0.7, 0.6])
+    stopper = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    model = _model()
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[script, stopper])
+    assert history.epoch == [0, 1, 2, 3]
+    assert stopper.stopped_epoch == 3 and stopper.best == 0.8 and stopper.best_epoch == 1
+    assert _same(model.module.state_dict(), script.weights[1])
+    assert not _same(script.weights[3], script.weights[1])
+    assert json.loads(json.dumps(stopper.state_dict())) == {
+        "wait": 2, "stopped_epoch": 3, "best": 0.8, "best_epoch": 1}
+
+
+def test_early_stopping_min_delta_mode_and_baseline(small):
+    x, y = small
+    stopper = EarlyStopping(monitor="val_accuracy", min_delta=0.05, patience=1)
+    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[
+        Scripted("val_accuracy", [0.5, 0.6, 0.62, 0.7, 0.8]), stopper])
+    assert stopper.maximize and history.epoch == [0, 1, 2]  # +0.02 is below min_delta
+    worsening = [0.9, 0.95, 0.97, 0.99, 0.4]
+    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[
+        Scripted("val_loss", worsening), EarlyStopping(patience=2)])
+    assert history.epoch == [0, 1, 2]
+    # The first epoch does not beat the baseline, so its patience is not reset.
+    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[
+        Scripted("val_loss", worsening), EarlyStopping(patience=2, baseline=0.5)])
+    assert history.epoch == [0, 1]
+
+
+def test_early_stopping_state_round_trips():
+    stopper = EarlyStopping(patience=3)
+    stopper.load_state_dict({"wait": 2, "stopped_epoch": 0, "best": 0.5, "best_epoch": 4})
+    assert stopper.state_dict() == {"wait": 2, "stopped_epoch": 0, "best": 0.5, "best_epoch": 4}
+
+
+def test_model_checkpoint_fills_the_path_and_saves_every_epoch(small, tmp_path):
+    x, y = small
+    model = _model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        Scripted("val_loss", [1.0, 0.5]),
+        ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}-{val_loss:.2f}")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-01-1.00", "ckpt-02-0.50"]
+    loaded = load_model(tmp_path / "ckpt-02-0.50", module=torch.nn.Linear(300, 3))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_model_checkpoint_save_best_only_saves_on_improvement(small, tmp_path):
+    x, y = small
+    checkpoint = ModelCheckpoint(str(tmp_path / "e{epoch}"), monitor="val_loss",
+                                 save_best_only=True)
+    _model().fit(x, y, epochs=4, verbose=0, callbacks=[
+        Scripted("val_loss", [1.0, 1.2, 0.9, 0.95]), checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1", "e3"]
+    assert checkpoint.state_dict() == {"best": 0.9}
+
+
+def test_model_checkpoint_with_an_unknown_field_is_a_user_error(small, tmp_path):
+    x, y = small
+    with pytest.raises(UserError, match="cannot be filled .*'val_acc'.*use fields from epoch"):
+        _model().fit(x, y, epochs=1, verbose=0,
+                     callbacks=[ModelCheckpoint(str(tmp_path / "{val_acc:.2f}"))])
+
+
+def test_csv_logger_writes_a_header_and_one_row_per_epoch(small, tmp_path):
+    x, y = small
+    path = tmp_path / "log.csv"
+    history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(path)])
+    rows = path.read_text().splitlines()
+    assert rows[0] == "epoch,accuracy,loss"
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1"]
+    assert float(rows[2].split(",")[2]) == pytest.approx(history.history["loss"][1])
+    _model().fit(x, y, epochs=3, initial_epoch=2, verbose=0,
+                 callbacks=[CSVLogger(path, append=True)])
+    assert [row.split(",")[0] for row in path.read_text().splitlines()] == ["epoch", "0", "1", "2"]
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[CSVLogger(path, separator=";")])
+    assert path.read_text().splitlines()[0] == "epoch;accuracy;loss"
+
+
+def test_learning_rate_scheduler_sets_every_param_group(small):
+    x, y = small
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(300, 8), torch.nn.Linear(8, 3))
+    model = Model(module, loss=SPARSE_CE, optimizer=lambda params: torch.optim.SGD(
+        [{"params": module[0].parameters()}, {"params": module[1].parameters(), "lr": 0.5}],
+        lr=0.1))
+    seen = []
+
+    class Watch(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append([group["lr"] for group in self.model.optimizer.param_groups])
+
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[
+        LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1)), Watch()])
+    assert seen == [[0.1, 0.1], [0.05, 0.05], [pytest.approx(0.1 / 3)] * 2]
+    assert history.history["learning_rate"] == [0.1, 0.05, pytest.approx(0.1 / 3)]
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch: 0.02)])
+    assert model.optimizer.param_groups[1]["lr"] == 0.02
+    with pytest.raises(UserError, match="returned 'fast'; it must return the learning rate"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: "fast")])
+
+
+def test_reduce_lr_on_plateau_reduces_after_patience(small):
+    x, y = small
+    model = _model(lr=0.1)
+    reducer = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[
+        Scripted("val_loss", [1.0, 1.0, 1.0, 1.0, 0.5, 0.5]), reducer])
+    # Logged at each epoch's end before the reduction, as Keras does.
+    assert history.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05])
+    assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert reducer.state_dict() == {"best": 0.5, "wait": 1, "cooldown_counter": 0}
+
+
+def test_reduce_lr_on_plateau_cooldown_and_min_lr(small):
+    x, y = small
+    model = _model(lr=0.1)
+    model.fit(x, y, epochs=6, verbose=0, callbacks=[
+        Scripted("val_loss", [1.0] * 6),
+        ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002)])
+    # Reductions at epochs 1 and 3 (epoch 2 is the cooldown), then the floor at epoch 5.
+    assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.002)
+    with pytest.raises(UserError, match="factor=1.0\\) must be below 1"):
+        ReduceLROnPlateau(factor=1.0)
+
+
+def test_terminate_on_nan_stops_on_the_bad_batch(small, capsys):
+    x, y = small
+    bad = x[:16].copy()
+    bad[0, 0] = np.nan
+    batches = [(x[:16], y[:16]), (x[16:32], y[16:32]), (bad, y[:16]), (x[:16], y[:16])]
+    sizes = []
+
+    class Count(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            sizes.append(logs["size"])
+
+    history = _model().fit(iter(batches * 3), steps_per_epoch=4, epochs=3, verbose=0,
+                           callbacks=[TerminateOnNaN(), Count()])
+    assert sizes == [16, 16, 16] and history.epoch == [0]
+    assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+
+
+def test_a_monitor_missing_from_the_logs_warns_and_skips(small):
+    x, y = small
+    stopper = EarlyStopping(monitor="val_loss", patience=0)
+    with pytest.warns(UserWarning, match="monitors 'val_loss', which is not in the logs"):
+        history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[stopper])
+    assert history.epoch == [0, 1]
