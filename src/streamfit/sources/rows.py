@@ -34,8 +34,12 @@ def to_utf8(values: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
         The string array and a boolean mask of the rows that held invalid
         UTF-8 (None when every value was valid, the common, columnar case).
     """
+    # Some pyarrow readers (JSON, Parquet) hand back string arrays they never
+    # validated; cast from the bytes so that every value is checked.
     if pa.types.is_string(values.type):
-        return values, None
+        values = values.view(pa.binary())
+    elif pa.types.is_large_string(values.type):
+        values = values.view(pa.large_binary())
     try:
         return values.cast(pa.string()), None
     except pa.ArrowInvalid:

@@ -1,0 +1,33 @@
+import pytest
+
+from streamfit.errors import UserError
+from streamfit.sources import SourceSpec
+from streamfit.sources.columns import select_columns
+
+
+def spec(**options):
+    return SourceSpec(("f.csv",), **options)
+
+
+def test_names_and_indexes():
+    names = ["id", "title", "body", "label"]
+    assert select_columns(spec(text=("title", "body")), "f.csv", names, 4) == ([1, 2], 3)
+    assert select_columns(spec(text=(2,), label=0), "f.csv", None, 3) == ([2], 0)
+    assert select_columns(spec(label=None), "f.csv", ["text"], 1) == ([0], None)
+
+
+def test_zhang_layout():
+    assert select_columns(spec(preset="zhang"), "f.csv", None, 3) == ([1, 2], 0)
+    assert select_columns(spec(preset="zhang", label=None), "f.csv", None, 3) == ([1, 2], None)
+    assert select_columns(spec(preset="zhang", label=2), "f.csv", None, 3) == ([0, 1], 2)
+    assert select_columns(spec(preset="zhang", text=(2,)), "f.csv", None, 3) == ([2], 0)
+    with pytest.raises(UserError, match="the zhang preset needs a label column and at least one"):
+        select_columns(spec(preset="zhang"), "f.csv", None, 1)
+
+
+def test_errors():
+    with pytest.raises(UserError, match=r"f.csv: label column 4 is out of range, the file has 2 "
+                                        r"columns \(0..1\); fix --label"):
+        select_columns(spec(text=(0,), label=4), "f.csv", None, 2)
+    with pytest.raises(UserError, match="use 0-based indexes with --no-header"):
+        select_columns(spec(), "f.csv", None, 2)

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from streamfit.errors import DataError, UserError
+
+BAD = (
+    '{"text": "a", "label": 1}\n'            # 1 label number -> "1"
+    '{"text": "b"}\n'                        # 2 missing_label
+    '{"label": "x"}\n'                       # 3 missing_text_field
+    'not json\n'                             # 4 bad_json
+    '[1, 2]\n'                               # 5 bad_json (not an object)
+    '\n'                                     # 6 blank
+    '{"text": "c", "label": "y", "more": {"n": [1]}}\n'   # 7
+    '{"text": {"o": 1}, "label": "z"}\n'     # 8 bad_json (object as text)
+    '{"text": null, "label": "w"}\n'         # 9 missing_text_field
+    '{"text": "  ", "label": "v"}\n'         # 10 empty_text
+)
+
+
+@pytest.mark.parametrize("block_size", [5, 1 << 20])
+def test_bad_lines_exact_counts_and_lines(tmp_path, read, block_size):
+    path = tmp_path / "a.jsonl"
+    path.write_text(BAD)
+    rows, acc = read(path, block_size=block_size)
+    assert [(r["text"], r["label"], r["line"]) for r in rows] == [("a", "1", 1), ("c", "y", 7)]
+    assert acc.skipped == {"bad_json": 3, "missing_text_field": 2, "missing_label": 1,
+                           "empty_text": 1}
+    p = str(path)
+    assert acc.examples["bad_json"] == [f"{p}:4", f"{p}:5", f"{p}:8"]
+    assert acc.examples["missing_text_field"] == [f"{p}:3", f"{p}:9"]
+    assert acc.notes == {"blank_lines": 1}
+
+
+def test_clean_file_numbers_and_several_text_keys(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    lines = [{"title": f"t{i}", "body": f"b{i}", "label": i % 3, "ok": True} for i in range(50)]
+    lines[10]["title"] = None
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows, acc = read(path, text=("title", "body"), block_size=200)
+    assert len(rows) == 50 and acc.skipped == {}
+    assert rows[3] == {"text": "t3 b3", "label": "0", "source": 0, "line": 4}
+    assert rows[10]["text"] == " b10"
+    assert {r["label"] for r in rows} == {"0", "1", "2"}
+
+
+def test_invalid_utf8_and_strict(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "bad \xff", "label": "b"}\n')
+    rows, acc = read(path)
+    assert [r["text"] for r in rows] == ["ok", "bad \ufffd"]
+    assert acc.notes == {"invalid_utf8_rows": 1}
+    path.write_text('{"text": "ok", "label": "a"}\n{oops}\n')
+    with pytest.raises(DataError, match=rf"^{path}:2: bad_json;"):
+        read(path, strict=True)
+
+
+def test_missing_key_and_index_are_user_errors(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"review": "x", "stars": 5}\n')
+    with pytest.raises(UserError, match=r"no text key 'text' in its objects; the first one has "
+                                        r"'review', 'stars'"):
+        read(path)
+    with pytest.raises(UserError, match=r"no label key 'label'"):
+        read(path, text=("review",))
+    with pytest.raises(UserError, match="chosen by key, not by index"):
+        read(path, text=(0,))
+    rows, _ = read(path, text=("review",), label="stars")
+    assert rows[0]["label"] == "5"
+
+
+def test_empty_file(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n\n")
+    with pytest.raises(UserError, match="the file has no rows"):
+        read(path)
