@@ -1,0 +1,109 @@
+import json
+
+import pytest
+import torch
+
+from streamfit.errors import UserError
+from streamfit.models import MODELS, FastTextModel, NgramMLP, SepCNN, build_model
+
+NUM_FEATURES = 40
+LENGTH = 12
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models gain nothing from threads, and on a busy 2-core machine
+    # oversubscribed threads make each small op crawl.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sparse_batch(n, generator, num_features=NUM_FEATURES, nnz_per_row=5):
+    dense = torch.zeros(n, num_features)
+    for r in range(n):
+        cols = torch.randperm(num_features, generator=generator)[:nnz_per_row]
+        dense[r, cols] = torch.rand(nnz_per_row, generator=generator)
+    return dense.to_sparse_csr(), dense
+
+
+def make(name, num_classes):
+    if name == "sepcnn":
+        return SepCNN(num_words=NUM_FEATURES, num_classes=num_classes, embedding_dim=8,
+                      filters=4)
+    if name == "mlp":
+        return NgramMLP(NUM_FEATURES, num_classes, units=8)
+    return FastTextModel(NUM_FEATURES, num_classes, dim=6)
+
+
+def inputs(name, n, generator):
+    if name == "sepcnn":
+        return torch.randint(0, NUM_FEATURES, (n, LENGTH), generator=generator)
+    return sparse_batch(n, generator)[0]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("num_classes,outputs", [(2, 1), (5, 5)])
+@pytest.mark.parametrize("n", [3, 1])
+def test_forward_shapes(name, num_classes, outputs, n):
+    model = make(name, num_classes)
+    generator = torch.Generator().manual_seed(0)
+    for training in (True, False):
+        model.train(training)
+        out = model(inputs(name, n, generator))
+        assert out.shape == (n, outputs) and out.dtype == torch.float32
+    assert model.num_outputs == outputs
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_a_few_steps_reduce_the_loss(name, num_classes):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    model = make(name, num_classes)
+    # Learnable: the class is a function of the input.
+    if name == "sepcnn":
+        y = torch.randint(0, num_classes, (32,), generator=generator)
+        x = 2 + 8 * y[:, None] + torch.randint(0, 8, (32, LENGTH), generator=generator)
+    else:
+        x = inputs(name, 32, generator)
+        y = x.to_dense()[:, :num_classes].argmax(dim=1)
+    if num_classes == 2:
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        target = y.float().unsqueeze(1)
+    else:
+        loss_fn = torch.nn.CrossEntropyLoss()
+        target = y
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    losses = []
+    for _ in range(50):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_config_round_trip_rebuilds_the_same_model(name):
+    model = make(name, 3)
+    config = json.loads(json.dumps(model.get_config()))
+    rebuilt = build_model(name, **config)
+    assert str(rebuilt) == str(model)
+    rebuilt.load_state_dict(model.state_dict())
+    model.eval()
+    rebuilt.eval()
+    x = inputs(name, 4, torch.Generator().manual_seed(2))
+    assert torch.equal(rebuilt(x), model(x))
+
+
+def test_build_model_errors():
+    with pytest.raises(UserError, match="unknown"):
+        build_model("bert", num_features=3, num_classes=2)
+    with pytest.raises(UserError, match="no argument 'unit'"):
+        build_model("mlp", num_features=3, num_classes=2, unit=4)
+    with pytest.raises(UserError, match="at least 2 classes"):
+        build_model("fasttext", num_features=3, num_classes=1)
