@@ -145,7 +145,8 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
     binary = len(dataset.labels) == 2
     torch.manual_seed(config.seed)
     model = Model(module, loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-                  optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate),
+                  optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate,
+                                                            fused=True),
                   metrics=["accuracy"], device=config.device, seed=config.seed)
     train = PreparedBatches(dataset.train, extractor.transform, config.batch_size, seed=config.seed)
     val = None

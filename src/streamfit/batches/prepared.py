@@ -46,7 +46,7 @@ class PreparedBatches(BatchSet):
 
     @property
     def num_samples(self) -> int:
-        return len(self.split)
+        return self.sampler.num_samples
 
     def batch(self, epoch: int, index: int) -> Batch:
         rows = self.sampler.indices(epoch, index)
