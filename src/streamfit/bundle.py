@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle  # only for its exception: torch.load(weights_only=True) raises it
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -156,7 +157,8 @@ def load_bundle(directory: str | Path) -> Bundle:
         module.load_state_dict(state)
     except UserError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, pa.ArrowException) as e:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError,
+            pa.ArrowException) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"{directory}: the bundle is damaged or was tampered with ({reason}); "
                         "train it again") from None

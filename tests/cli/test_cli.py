@@ -1,0 +1,101 @@
+"""The `streamfit` command end to end on small generated data, and every user error."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from streamfit.cli.main import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def trained(tmp_path, write_corpus, capsys):
+    train = write_corpus(tmp_path / "train.csv", 600)
+    test = write_corpus(tmp_path / "test.csv", 200, seed=9)
+    code, out, err = run(capsys, "train", train, "--output", tmp_path / "model", "--cache",
+                         tmp_path / "cache", "--epochs", "4", "--batch-size", "32")
+    assert code == 0, err
+    return tmp_path, test, out
+
+
+def test_train_prints_one_line_per_epoch_and_saves_a_bundle(trained):
+    tmp_path, _, out = trained
+    assert out.count("Epoch ") >= 2
+    assert "read 600 rows, used 600, skipped none" in out
+    assert (tmp_path / "model" / "bundle.json").is_file()
+
+
+def test_evaluate_json_and_text(trained, capsys):
+    tmp_path, test, _ = trained
+    code, out, _ = run(capsys, "evaluate", tmp_path / "model", test, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["samples"] == 200
+    assert report["accuracy"] > 0.9 and 0 < report["macro_f1"] <= 1
+    assert sum(map(sum, report["confusion_matrix"])) == 200
+    code, out, _ = run(capsys, "evaluate", tmp_path / "model", test)
+    assert "macro F1" in out and "confusion matrix" in out
+
+
+def test_predict_writes_one_row_per_input_row(trained, capsys):
+    tmp_path, test, _ = trained
+    code, out, _ = run(capsys, "predict", tmp_path / "model", test)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == '"label","probability"' and len(lines) == 201
+    assert run(capsys, "predict", tmp_path / "model", test, "--output", tmp_path / "p.jsonl")[0] == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 200 and {r["label"] for r in rows} <= {"neg", "pos"}
+    assert all(0.5 <= r["probability"] <= 1 for r in rows)
+
+
+def test_inspect_json(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    code, out, _ = run(capsys, "inspect", data, "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["rows_read"] == report["rows_used"] == 100 and report["skipped"] == {}
+    assert report["classes"] == {"neg": 50, "pos": 50}
+    assert report["median_words_per_sample"] > 0 and report["recommended_model"] == "mlp"
+    assert report["samples_per_word_ratio"] == pytest.approx(100 / report["median_words_per_sample"])
+
+
+def test_prepare_then_train_reuses_the_cache(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "a.csv", 200)
+    assert run(capsys, "prepare", data, "--cache", tmp_path / "c")[0] == 0
+    code, out, _ = run(capsys, "train", data, "--cache", tmp_path / "c", "--output", tmp_path / "m",
+                       "--epochs", "1")
+    assert code == 0 and "prepare: reused" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "{tmp}/missing.csv", "--output", "{tmp}/m"], "missing.csv"),
+    (["train", "{data}", "--text", "body", "--output", "{tmp}/m"], "body"),
+    (["train", "{empty}", "--output", "{tmp}/m"], "empty.csv"),
+    (["train", "{nolabels}", "--output", "{tmp}/m"], "nolabels.csv"),
+    (["evaluate", "{tmp}", "{data}"], "not a streamfit bundle"),
+    (["predict", "{tmp}/nothing", "{data}"], "not a streamfit bundle"),
+    (["train", "{data}", "--output", "{data}"], "--output"),
+    (["train", "{data}", "--output", "{tmp}/m", "--epochs", "0"], "--epochs"),
+    (["train", "{data}", "--output", "{tmp}/m", "--validation-split", "2"], "--validation-split"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, write_corpus, capsys, argv, message):
+    data = write_corpus(tmp_path / "data.csv", 50)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "nolabels.csv").write_text('label,text\n"","some words"\n"","more words"\n')
+    argv = [a.format(tmp=tmp_path, data=data, empty=tmp_path / "empty.csv",
+                     nolabels=tmp_path / "nolabels.csv") for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("streamfit: error: ") and err.count("\n") == 1, err
+    assert message in err and "Traceback" not in err
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run([sys.executable, "-m", "streamfit", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout
