@@ -60,6 +60,8 @@ LF, CR, QUOTE = ord("\n"), ord("\r"), ord('"')
 # A quoted field still open after this many bytes is taken as broken quoting
 # (or the reader would buffer the rest of the file).
 MAX_RECORD_BYTES = 64 << 20
+# pyarrow parses a chunk in blocks of this size on several threads.
+PARSE_BLOCK = 1 << 20
 
 # A parsed record: (0-based line offset in the parsed buffer, fields or None
 # when broken).
@@ -237,14 +239,14 @@ class _DelimitedFile:
         while pending or not at_eof:
             used = 0
             if at_eof or len(pending) >= self.spec.block_size:
-                used, batch = self._step(pending, at_eof)
+                used, newlines, batch = self._step(pending, at_eof)
             if used == 0:
                 # Not a block yet, or a row longer than the pending bytes: read on.
                 block = next(blocks, None)
                 at_eof = block is None
                 pending += block or b""
                 continue
-            self.lines_before += pending.count(b"\n", 0, used)
+            self.lines_before += newlines
             pending = pending[used:]
             if batch is not None:
                 yield batch
@@ -297,25 +299,30 @@ class _DelimitedFile:
         self.rejected.append(row)
         return "skip"
 
-    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, pa.RecordBatch | None]:
-        """Parse the complete rows at the start of `pending`; return (bytes used, batch)."""
+    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, pa.RecordBatch | None]:
+        """Parse the complete rows at the start of `pending`.
+
+        Returns:
+            (bytes used, line breaks in them, batch or None).
+        """
         data = np.frombuffer(pending, dtype=np.uint8)
         quotes = np.flatnonzero(data == QUOTE) if self.quote else None
         end = len(pending) if at_eof else last_row_end(pending, quotes)
         if end == 0 and len(pending) < self.max_record:
-            return 0, None
+            return 0, 0, None
         if end and (quotes is None or quoting_is_regular(data, quotes, end, self.delimiter[0])):
-            batch = self._fast(pending, end)
-            if batch is not False:
-                return end, batch
+            newlines = int(np.count_nonzero(data[:end] == LF))
+            parsed = self._fast(pending, end, newlines)
+            if parsed is not False:
+                return end, newlines, parsed
         return self._exact(pending, at_eof)
 
-    def _fast(self, pending: bytes, end: int) -> pa.RecordBatch | None | bool:
+    def _fast(self, pending: bytes, end: int, newlines: int) -> pa.RecordBatch | None | bool:
         """Parse pending[:end] with pyarrow; False when the result cannot be trusted."""
         self.rejected.clear()
         chunk = pa.py_buffer(memoryview(pending)[:end])
-        options = pacsv.ReadOptions(column_names=self.column_names, use_threads=False,
-                                    block_size=end + 1)
+        options = pacsv.ReadOptions(column_names=self.column_names, use_threads=True,
+                                    block_size=PARSE_BLOCK)
         try:
             table = pacsv.read_csv(pa.BufferReader(chunk), read_options=options,
                                    parse_options=self.parse_options,
@@ -325,14 +332,13 @@ class _DelimitedFile:
         if self.rejected:
             return False
         spans = 1 + sum(newlines_per_row(column) for column in table.columns)
-        lines = pending.count(b"\n", 0, end) + (pending[end - 1] != LF)
-        if int(spans.sum()) != lines:
+        if int(spans.sum()) != newlines + (pending[end - 1] != LF):
             return False
         starts = self.lines_before + 1 + np.concatenate([[0], np.cumsum(spans)[:-1]])
         self.rows_seen += table.num_rows
         return self._finish(table.columns, starts, [])
 
-    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, pa.RecordBatch | None]:
+    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, pa.RecordBatch | None]:
         records, blank, used = parse_records(pending, self.delimiter, self.quote, at_eof,
                                              self.max_record)
         self.accounting.note("blank_lines", blank)
@@ -351,7 +357,8 @@ class _DelimitedFile:
         self.rows_seen += len(records)
         bad = [("wrong_field_count", base + np.asarray(wrong, dtype=np.int64)),
                ("broken_quoting", base + np.asarray(broken, dtype=np.int64))]
-        return used, self._finish(columns, base + np.asarray(good_lines, dtype=np.int64), bad)
+        batch = self._finish(columns, base + np.asarray(good_lines, dtype=np.int64), bad)
+        return used, pending.count(b"\n", 0, used), batch
 
     def _finish(self, columns, lines: np.ndarray, bad) -> pa.RecordBatch | None:
         def combined(i):

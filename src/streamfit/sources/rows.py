@@ -59,10 +59,14 @@ def to_utf8(values: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return pa.array(out, pa.string()), invalid
 
 
+# Empty or only whitespace (Unicode's, as str.isspace sees it). One RE2 pass:
+# an order of magnitude faster than utf8_length + utf8_is_space.
+BLANK = r"^[\s\p{Z}\x{0b}\x{1c}-\x{1f}\x{85}]*$"
+
+
 def blank(values: pa.Array) -> np.ndarray:
     """Boolean mask of the values that are null, empty or only whitespace."""
-    empty = pc.or_kleene(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
-    return np.asarray(empty.fill_null(True), dtype=bool)
+    return np.asarray(pc.match_substring_regex(values, BLANK).fill_null(True), dtype=bool)
 
 
 def join_text(columns: Sequence[pa.Array]) -> pa.Array:
