@@ -168,6 +168,8 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
     trained = time.perf_counter()
     source = spec_options(spec)
     info = {"train_rows": dataset.stats["train_rows"], "epochs": len(history.epoch),
+            "seconds": {"prepare": prepared - started, "train": trained - prepared},
+            "prepare_reused": dataset.reused,
             "history": history.history, "data_wait": history.data_wait,
             "accounting": dataset.manifest["accounting"]}
     save_bundle(output, tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
