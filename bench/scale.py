@@ -102,8 +102,8 @@ def main() -> None:
         for name in args.corpora.split(","):
             data = corpus_path(name, data_dir)
             runs = [measure(name, data, args, Path(tmp)) for _ in range(args.repeat)]
-            row = {key: statistics.median(run[key]) if isinstance(runs[0][key], float) else runs[0][key]
-                   for key in runs[0]}
+            row = {key: statistics.median(run[key] for run in runs) if isinstance(value, float) else value
+                   for key, value in runs[0].items()}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     base = next((r for r in rows if r["corpus"] == "imdb"), None)
