@@ -370,3 +370,20 @@ def test_batch_set_steps_default_to_its_length(data, mlp, helpers):
     Model(mlp(), loss=SPARSE_CE).fit(helpers.ListBatches(batches), steps_per_epoch=2, verbose=0,
                                      callbacks=[counter])
     assert counter.sizes == {0: [200, 200]}
+
+
+@pytest.mark.parametrize("use_multiprocessing", [False, True])
+def test_parallel_workers_train_exactly_like_one(use_multiprocessing, data, mlp):
+    x, y = data
+
+    def train(workers):
+        model = Model(mlp(), loss=SPARSE_CE, metrics=["accuracy"], seed=3)
+        history = model.fit(x, y, epochs=2, batch_size=50, verbose=0, workers=workers,
+                            use_multiprocessing=use_multiprocessing, max_queue_size=4,
+                            validation_data=(x[:100], y[:100]))
+        return model.module.state_dict(), history.history
+
+    serial_weights, serial_history = train(1)
+    parallel_weights, parallel_history = train(2)
+    assert parallel_history == serial_history
+    assert all(torch.equal(serial_weights[k], parallel_weights[k]) for k in serial_weights)

@@ -299,12 +299,15 @@ class Model:
                        return_dict: bool = False) -> float | list | dict:
         """One optimizer step on one batch.
 
+        Dropout draws from torch's global generator here: a lone batch has no
+        (epoch, step) to seed from.
+
         Returns:
             The batch's loss (and metrics) computed before the step, shaped as
             `evaluate`'s result. Values are this batch's, not running means.
         """
         item = (x, y, sample_weight)
-        values, rows = train_step(self, item, "the train_on_batch batch", self._class_weights(class_weight))
+        values, _ = train_step(self, item, "the train_on_batch batch", self._class_weights(class_weight))
         return self._result({name: float(value) for name, value in values.items()}, return_dict)
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
@@ -316,7 +319,7 @@ class Model:
         batch can be inspected without a step.
         """
         item = (x, y, sample_weight)
-        values, rows = test_step(self, item, "the test_on_batch batch", self._class_weights(class_weight))
+        values, _ = test_step(self, item, "the test_on_batch batch", self._class_weights(class_weight))
         return self._result({name: float(value) for name, value in values.items()}, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:

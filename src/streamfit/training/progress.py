@@ -68,7 +68,8 @@ class Progress:
         now = time.perf_counter()
         if now - self._shown >= _REFRESH_SECONDS:
             self._shown = now
-            self.bar.set_postfix_str(" - ".join([format_logs(running_logs()), self._rate(now)]),
+            logs = running_logs()
+            self.bar.set_postfix_str(" - ".join([format_logs(logs)] * bool(logs) + [self._rate(now)]),
                                      refresh=False)
 
     def close(self, logs: dict | None = None, data_wait: float | None = None) -> None:

@@ -73,11 +73,12 @@ def _from_sparse(matrix: Any, device: torch.device, keep_sparse: bool) -> torch.
     if not keep_sparse and device.type == "cpu":
         return torch.from_numpy(csr.astype(np.float32).toarray())
     # Send only the non-zeros; densify on the GPU when the module wants dense.
+    # scipy has checked the structure already; torch's check would cost a pass per batch.
     tensor = torch.sparse_csr_tensor(
         _move(torch.from_numpy(csr.indptr.astype(np.int64)), device),
         _move(torch.from_numpy(csr.indices.astype(np.int64)), device),
         _move(torch.from_numpy(csr.data.astype(np.float32)), device),
-        size=csr.shape)
+        size=csr.shape, check_invariants=False)
     return tensor if keep_sparse else tensor.to_dense()
 
 
