@@ -2,7 +2,7 @@ import collections
 
 import pyarrow as pa
 
-from streamfit.sources.presets import ZhangUnescape
+from streamfit.sources.presets import ZhangUnescape, rows_with_byte
 
 
 def test_newline_style_turns_backslash_n_into_line_breaks():
@@ -58,3 +58,15 @@ def test_real_ag_news(datasets, read):
     second = rows[1]["text"]
     assert second.startswith("The Race is On: Second Private Team Sets Launch Date")
     assert "A second\nteam of rocketeers" in second
+
+
+def test_rows_with_byte_respects_slices():
+    text = pa.array(["a\\b", "", "x", "\\", "yy\\\\"])
+    assert rows_with_byte(text, ord("\\")).tolist() == [0, 3, 4]
+    assert rows_with_byte(text.slice(2), ord("\\")).tolist() == [1, 2]
+    assert rows_with_byte(text.slice(0, 0), ord("\\")).tolist() == []
+
+
+def test_only_rows_with_backslashes_change():
+    text = pa.array(["plain", "one\\ntwo", None, "three"])
+    assert ZhangUnescape()(text).to_pylist() == ["plain", "one\ntwo", None, "three"]

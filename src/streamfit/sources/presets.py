@@ -32,13 +32,14 @@ def _count(text: pa.Array, pattern: str) -> int:
     return int(pc.sum(pc.count_substring(text, pattern)).as_py() or 0)
 
 
-def _has_byte(text: pa.Array, byte: int) -> bool:
-    """True when any value of a string array contains `byte` (a numpy scan, no copy)."""
+def rows_with_byte(text: pa.Array, byte: int) -> np.ndarray:
+    """Indexes of the values of a string array that contain `byte` (numpy over its buffers)."""
     if len(text) == 0:
-        return False
+        return np.zeros(0, dtype=np.int64)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    return bool((data == byte).any())
+    found = np.flatnonzero(data == byte) + offsets[0]
+    return np.unique(np.searchsorted(offsets, found, side="right") - 1)
 
 
 class ZhangUnescape:
@@ -53,11 +54,18 @@ class ZhangUnescape:
 
     def __call__(self, text: pa.Array) -> pa.Array:
         """Return `text` with escaped line breaks replaced by "\\n"."""
-        if not _has_byte(text, BACKSLASH):
+        rows = rows_with_byte(text, BACKSLASH)
+        if len(rows) == 0:
             return text
+        # Only the few rows with a backslash are rewritten.
+        escaped = text.take(pa.array(rows))
         if self.style is None:
-            backslashes = _count(text, "\\") - _count(text, "\\$")
-            self.style = "n" if 2 * _count(text, "\\n") >= backslashes else "backslash"
+            backslashes = _count(escaped, "\\") - _count(escaped, "\\$")
+            self.style = "n" if 2 * _count(escaped, "\\n") >= backslashes else "backslash"
         if self.style == "n":
-            return pc.replace_substring(text, "\\n", "\n")
-        return pc.replace_substring(pc.replace_substring(text, "\\$", "$"), "\\", "\n")
+            fixed = pc.replace_substring(escaped, "\\n", "\n")
+        else:
+            fixed = pc.replace_substring(pc.replace_substring(escaped, "\\$", "$"), "\\", "\n")
+        mask = np.zeros(len(text), dtype=bool)
+        mask[rows] = True
+        return pc.replace_with_mask(text, pa.array(mask), fixed)
