@@ -49,10 +49,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from streamfit.errors import UserError
-from streamfit.sources.accounting import RowAccounting
 from streamfit.sources.columns import select_columns
 from streamfit.sources.presets import ZhangUnescape
-from streamfit.sources.rows import finish_rows
+from streamfit.sources.rows import Parsed
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks
 
@@ -222,9 +221,8 @@ def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
 class _DelimitedFile:
     """The state of reading one CSV/TSV file: columns, position, line count."""
 
-    def __init__(self, path: str, source: int, spec: SourceSpec, accounting: RowAccounting,
-                 fmt: str):
-        self.path, self.source, self.spec, self.accounting = path, source, spec, accounting
+    def __init__(self, path: str, source: int, spec: SourceSpec, fmt: str):
+        self.path, self.source, self.spec = path, source, spec
         self.delimiter = b"," if fmt == "csv" else b"\t"
         self.quote = b'"' if fmt == "csv" else None
         self.max_record = max(MAX_RECORD_BYTES, 4 * spec.block_size)
@@ -233,13 +231,13 @@ class _DelimitedFile:
         self.transform = ZhangUnescape() if spec.preset == "zhang" else None
         self.rejected: list[pacsv.InvalidRow] = []
 
-    def read(self) -> Iterator[pa.RecordBatch]:
+    def read(self) -> Iterator[Parsed]:
         blocks = iter_blocks(self.path, self.spec.encoding, self.spec.block_size)
         pending, at_eof = self._read_layout(blocks)
         while pending or not at_eof:
             used = 0
             if at_eof or len(pending) >= self.spec.block_size:
-                used, newlines, batch = self._step(pending, at_eof)
+                used, newlines, parsed = self._step(pending, at_eof)
             if used == 0:
                 # Not a block yet, or a row longer than the pending bytes: read on.
                 block = next(blocks, None)
@@ -248,8 +246,8 @@ class _DelimitedFile:
                 continue
             self.lines_before += newlines
             pending = pending[used:]
-            if batch is not None:
-                yield batch
+            if parsed is not None:
+                yield parsed
         if self.rows_seen == 0:
             raise UserError(f"{self.path}: the file has no rows"
                             + (" below its header" if self.spec.header and
@@ -299,11 +297,11 @@ class _DelimitedFile:
         self.rejected.append(row)
         return "skip"
 
-    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, pa.RecordBatch | None]:
+    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, Parsed | None]:
         """Parse the complete rows at the start of `pending`.
 
         Returns:
-            (bytes used, line breaks in them, batch or None).
+            (bytes used, line breaks in them, parsed rows or None).
         """
         data = np.frombuffer(pending, dtype=np.uint8)
         quotes = np.flatnonzero(data == QUOTE) if self.quote else None
@@ -317,7 +315,7 @@ class _DelimitedFile:
                 return end, newlines, parsed
         return self._exact(pending, at_eof)
 
-    def _fast(self, pending: bytes, end: int, newlines: int) -> pa.RecordBatch | None | bool:
+    def _fast(self, pending: bytes, end: int, newlines: int) -> Parsed | bool:
         """Parse pending[:end] with pyarrow; False when the result cannot be trusted."""
         self.rejected.clear()
         chunk = pa.py_buffer(memoryview(pending)[:end])
@@ -338,10 +336,9 @@ class _DelimitedFile:
         self.rows_seen += table.num_rows
         return self._finish(table.columns, starts, [])
 
-    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, pa.RecordBatch | None]:
+    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, Parsed]:
         records, blank, used = parse_records(pending, self.delimiter, self.quote, at_eof,
                                              self.max_record)
-        self.accounting.note("blank_lines", blank)
         good_lines, wrong, broken, good = [], [], [], []
         for line, fields in records:
             if fields is None:
@@ -357,26 +354,25 @@ class _DelimitedFile:
         self.rows_seen += len(records)
         bad = [("wrong_field_count", base + np.asarray(wrong, dtype=np.int64)),
                ("broken_quoting", base + np.asarray(broken, dtype=np.int64))]
-        batch = self._finish(columns, base + np.asarray(good_lines, dtype=np.int64), bad)
-        return used, pending.count(b"\n", 0, used), batch
+        parsed = self._finish(columns, base + np.asarray(good_lines, dtype=np.int64), bad,
+                              {"blank_lines": blank})
+        return used, pending.count(b"\n", 0, used), parsed
 
-    def _finish(self, columns, lines: np.ndarray, bad) -> pa.RecordBatch | None:
+    def _finish(self, columns, lines: np.ndarray, bad, notes=None) -> Parsed:
         def combined(i):
             column = columns[i]
             return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
         label = combined(self.label_column) if self.label_column is not None else None
-        return finish_rows([combined(i) for i in self.text_columns], label, lines, self.source,
-                           self.accounting, bad, self.transform)
+        return Parsed(self.source, [combined(i) for i in self.text_columns], label, lines, bad,
+                      notes or {}, self.transform)
 
 
-def read_delimited(path: str, source: int, spec: SourceSpec, accounting: RowAccounting,
-                   fmt: str) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of one CSV (`fmt` "csv") or TSV ("tsv") file.
+def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Parsed]:
+    """Yield the parsed chunks of one CSV (`fmt` "csv") or TSV ("tsv") file.
 
     Raises:
         UserError: for an empty file, unknown columns (see `select_columns`) or
             a first row whose quoting is broken.
-        DataError: in strict mode, at the first bad row.
     """
-    yield from _DelimitedFile(path, source, spec, accounting, fmt).read()
+    yield from _DelimitedFile(path, source, spec, fmt).read()

@@ -26,8 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from streamfit.errors import UserError
-from streamfit.sources.accounting import RowAccounting
-from streamfit.sources.rows import finish_rows
+from streamfit.sources.rows import Parsed
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -53,8 +52,8 @@ def _scalar_text(value) -> str | None:
 class _JsonLinesFile:
     """The state of reading one JSON Lines file."""
 
-    def __init__(self, path: str, source: int, spec: SourceSpec, accounting: RowAccounting):
-        self.path, self.source, self.spec, self.accounting = path, source, spec, accounting
+    def __init__(self, path: str, source: int, spec: SourceSpec):
+        self.path, self.source, self.spec = path, source, spec
         self.text_keys, self.label_key = _keys(spec)
         self.wanted = list(dict.fromkeys(
             [*self.text_keys, *([] if self.label_key is None else [self.label_key])]))
@@ -63,22 +62,20 @@ class _JsonLinesFile:
         self.lines_before = 0
         self.rows_seen = 0
 
-    def read(self) -> Iterator[pa.RecordBatch]:
+    def read(self) -> Iterator[Parsed]:
         chunks = iter_line_chunks(iter_blocks(self.path, self.spec.encoding,
                                               self.spec.block_size))
         for chunk in chunks:
             count = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
             columns = self._arrow(chunk)
             if columns is not None and len(columns[self.wanted[0]]) == count:
-                lines, bad = self.lines_before + 1 + np.arange(count, dtype=np.int64), []
+                lines, bad, notes = self.lines_before + 1 + np.arange(count, dtype=np.int64), [], {}
             else:
-                columns, lines, bad = self._exact(chunk)
+                columns, lines, bad, notes = self._exact(chunk)
             if self.lines_before == 0:
                 self._check_keys(chunk, columns)
             self.lines_before += count
-            batch = self._finish(columns, lines, bad)
-            if batch is not None:
-                yield batch
+            yield self._finish(columns, lines, bad, notes)
         if self.rows_seen == 0:
             raise UserError(f"{self.path}: the file has no rows; remove it from the inputs "
                             "or add data")
@@ -109,8 +106,8 @@ class _JsonLinesFile:
             return columns
         return None
 
-    def _exact(self, chunk: bytes) -> tuple[dict[str, pa.Array], np.ndarray, list]:
-        """Parse a chunk line by line with `json.loads`: (columns, lines, bad rows)."""
+    def _exact(self, chunk: bytes) -> tuple[dict[str, pa.Array], np.ndarray, list, dict]:
+        """Parse a chunk line by line with `json.loads`: (columns, lines, bad rows, notes)."""
         lines = chunk.split(b"\n")
         if chunk.endswith(b"\n"):
             lines.pop()
@@ -136,14 +133,13 @@ class _JsonLinesFile:
             good.append(number)
             for key, value in zip(self.wanted, fields, strict=True):
                 values[key].append(value)
-        self.accounting.note("blank_lines", blank)
-        self.accounting.note("invalid_utf8_rows", invalid)
         columns = {key: pa.array(values[key], pa.string()) for key in self.wanted}
         return (columns, np.asarray(good, dtype=np.int64),
-                [("bad_json", np.asarray(bad_json, dtype=np.int64))])
+                [("bad_json", np.asarray(bad_json, dtype=np.int64))],
+                {"blank_lines": blank, "invalid_utf8_rows": invalid})
 
-    def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray,
-                bad: list) -> pa.RecordBatch | None:
+    def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray, bad: list,
+                notes: dict[str, int]) -> Parsed:
         self.rows_seen += len(lines) + sum(len(rows) for _, rows in bad)
         texts = [columns[key] for key in self.text_keys]
         no_text = np.ones(len(lines), dtype=bool)
@@ -156,7 +152,7 @@ class _JsonLinesFile:
             columns = {key: column.filter(keep) for key, column in columns.items()}
             lines = lines[~no_text]
         label = columns[self.label_key] if self.label_key is not None else None
-        return finish_rows(texts, label, lines, self.source, self.accounting, bad)
+        return Parsed(self.source, texts, label, lines, bad, notes)
 
     def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
         """Fail early when a wanted key is in no object of the first chunk."""
@@ -173,14 +169,12 @@ class _JsonLinesFile:
                             f"one has {have}; pass --{role} with one of them")
 
 
-def read_jsonl(path: str, source: int, spec: SourceSpec,
-               accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of one JSON Lines file.
+def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Parsed]:
+    """Yield the parsed chunks of one JSON Lines file.
 
     Raises:
         UserError: for an empty file, a column given by index, or a key that no
             object of the first chunk has.
-        DataError: in strict mode, at the first bad row.
     """
-    yield from _JsonLinesFile(path, source, spec, accounting).read()
+    yield from _JsonLinesFile(path, source, spec).read()
 

@@ -25,8 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamfit.errors import UserError
-from streamfit.sources.accounting import RowAccounting
-from streamfit.sources.rows import finish_rows, to_utf8
+from streamfit.sources.rows import Parsed, to_utf8
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -57,13 +56,11 @@ def check_label(spec: SourceSpec, fmt: str, path: str) -> None:
                         "labels (for prediction)")
 
 
-def read_lines(path: str, source: int, spec: SourceSpec, accounting: RowAccounting,
-               fmt: str) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of one fastText (`fmt` "fasttext") or text file.
+def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Parsed]:
+    """Yield the parsed chunks of one fastText (`fmt` "fasttext") or text file.
 
     Raises:
         UserError: for an empty file, or a labelled read of a text file.
-        DataError: in strict mode, at the first bad row.
     """
     check_label(spec, fmt, path)
     lines_before = rows_seen = 0
@@ -73,29 +70,26 @@ def read_lines(path: str, source: int, spec: SourceSpec, accounting: RowAccounti
         numbers = np.arange(lines_before + 1, lines_before + 1 + len(lines), dtype=np.int64)
         lines_before += len(lines)
         filled = np.asarray(pc.greater(pc.binary_length(lines), 0), dtype=bool)
-        accounting.note("blank_lines", int((~filled).sum()))
-        if invalid is not None:
-            accounting.note("invalid_utf8_rows", int(invalid[filled].sum()))
+        notes = {"blank_lines": int((~filled).sum()),
+                 "invalid_utf8_rows": 0 if invalid is None else int(invalid[filled].sum())}
         if not filled.all():
             lines, numbers = lines.filter(pa.array(filled)), numbers[filled]
         rows_seen += len(lines)
         if fmt == "fasttext":
-            text, label = _fasttext(lines, spec.label is not None, accounting)
+            text, label = _fasttext(lines, spec.label is not None, notes)
         else:
             text, label = lines, None
-        batch = finish_rows([text], label, numbers, source, accounting)
-        if batch is not None:
-            yield batch
+        yield Parsed(source, [text], label, numbers, notes=notes)
     if rows_seen == 0:
         raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
 
 
 def _fasttext(lines: pa.Array, labelled: bool,
-              accounting: RowAccounting) -> tuple[pa.Array, pa.Array | None]:
+              notes: dict[str, int]) -> tuple[pa.Array, pa.Array | None]:
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, r"(?:^|\s+)__label__\S*", ""))
     if not labelled:
         return text, None
     several = pc.greater(pc.count_substring_regex(lines, LABEL_WORD), 1)
-    accounting.note("several_labels", int(pc.sum(several).as_py() or 0))
+    notes["several_labels"] = int(pc.sum(several).as_py() or 0)
     label = pc.struct_field(pc.extract_regex(lines, LABEL_WORD + r"(?P<label>\S*)"), "label")
     return text, label

@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from streamfit.errors import UserError
-from streamfit.sources.accounting import RowAccounting
 from streamfit.sources.columns import select_columns
-from streamfit.sources.rows import finish_rows
+from streamfit.sources.rows import Parsed
 from streamfit.sources.spec import SourceSpec, split_compression
 
 
@@ -44,14 +43,12 @@ def _batch_rows(parquet: pq.ParquetFile, block_size: int) -> int:
     return int(np.clip(block_size * meta.num_rows // max(size, 1), 1, 1 << 20))
 
 
-def read_parquet(path: str, source: int, spec: SourceSpec,
-                 accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of one Parquet file.
+def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Parsed]:
+    """Yield the parsed batches of one Parquet file.
 
     Raises:
         UserError: for a compressed or unreadable file, an empty one, unknown
             columns, or a nested column.
-        DataError: in strict mode, at the first bad row.
     """
     if split_compression(path)[1] is not None:
         raise UserError(f"{path}: Parquet files cannot be read through .gz/.bz2/.xz/.zst; "
@@ -74,6 +71,4 @@ def read_parquet(path: str, source: int, spec: SourceSpec,
                  _as_text(batch.column(names[label_column]), names[label_column], path))
         lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
         row += batch.num_rows
-        records = finish_rows(texts, label, lines, source, accounting)
-        if records is not None:
-            yield records
+        yield Parsed(source, texts, label, lines)

@@ -12,8 +12,9 @@ from streamfit.sources.jsonl import read_jsonl
 from streamfit.sources.lines import check_label, read_lines
 from streamfit.sources.parquet import read_parquet
 from streamfit.sources.paths import resolve_paths
+from streamfit.sources.rows import Parsed
 from streamfit.sources.spec import SourceSpec, file_format
-from streamfit.sources.streams import utf8_codec
+from streamfit.sources.streams import prefetch, utf8_codec
 
 
 def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
@@ -32,8 +33,10 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
             appended to `accounting.files`. `spec.strict` turns it strict.
 
     Returns:
-        An iterator of record batches; memory stays about two `block_size`
-        chunks plus the longest row, whatever the file sizes.
+        An iterator of record batches. Files are parsed on a background
+        thread, two chunks ahead of the consumer (the accounting is updated on
+        the consumer's side, as batches are taken); memory stays about five
+        `block_size` chunks plus the longest row, whatever the file sizes.
 
     Raises:
         UserError: for missing files, unknown formats, columns or encodings,
@@ -60,13 +63,21 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 
 def _iterate(spec: SourceSpec, accounting: RowAccounting,
              plan: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
-    for path, fmt in plan:
-        source = accounting.files.index(path)
+    sources = [accounting.files.index(path) for path, _ in plan]
+    for parsed in prefetch(_parse(spec, plan, sources)):
+        batch = parsed.finish(accounting)
+        if batch is not None:
+            yield batch
+
+
+def _parse(spec: SourceSpec, plan: list[tuple[str, str]], sources: list[int]) -> Iterator[Parsed]:
+    """Parse every file in order (runs on the prefetch thread; never touches the accounting)."""
+    for (path, fmt), source in zip(plan, sources, strict=True):
         if fmt in ("csv", "tsv"):
-            yield from read_delimited(path, source, spec, accounting, fmt)
+            yield from read_delimited(path, source, spec, fmt)
         elif fmt == "jsonl":
-            yield from read_jsonl(path, source, spec, accounting)
+            yield from read_jsonl(path, source, spec)
         elif fmt == "parquet":
-            yield from read_parquet(path, source, spec, accounting)
+            yield from read_parquet(path, source, spec)
         else:
-            yield from read_lines(path, source, spec, accounting, fmt)
+            yield from read_lines(path, source, spec, fmt)

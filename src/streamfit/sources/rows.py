@@ -9,6 +9,7 @@ columnar; only a chunk that fails UTF-8 validation is decoded value by value.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -143,6 +144,31 @@ def finish_rows(
         ],
         schema=RECORD_SCHEMA,
     )
+
+
+@dataclass
+class Parsed:
+    """The parsed rows of one chunk, waiting for `finish_rows`.
+
+    Readers produce these (possibly on a background thread, see
+    `streams.prefetch`); the consumer's thread calls `finish`, so the
+    accounting is only ever touched by one thread, in file order.
+    """
+
+    source: int
+    texts: Sequence[pa.Array]
+    label: pa.Array | None
+    lines: np.ndarray
+    bad: Sequence[BadRows] = ()
+    notes: dict[str, int] = field(default_factory=dict)
+    transform: Callable[[pa.Array], pa.Array] | None = None
+
+    def finish(self, accounting: RowAccounting) -> pa.RecordBatch | None:
+        """Add the notes and return `finish_rows` of these rows."""
+        for name, count in self.notes.items():
+            accounting.note(name, count)
+        return finish_rows(self.texts, self.label, self.lines, self.source, accounting, self.bad,
+                           self.transform)
 
 
 def _skip_in_order(accounting: RowAccounting, source: int, groups: Sequence[BadRows]) -> None:
