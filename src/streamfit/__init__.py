@@ -1,1 +1,41 @@
-"""streamfit: train text classifiers on data that does not fit in memory."""
+"""streamfit: train text classifiers on data that does not fit in memory.
+
+Batches stream from disk into a PyTorch training loop in memory that does not
+grow with the data, behind Keras' `fit` / `fit_generator` API.
+
+Which layer owns which argument (the data flows top to bottom):
+
+| layer | package | owns |
+| --- | --- | --- |
+| sources | `sources/` | files, globs, folders; formats, compression, columns, encodings, bad rows |
+| prepare | `prepare/` | tokenizer, vocabulary, label map, n-gram counts, stats, the on-disk cache, validation split |
+| sampling | `sampling/` | shuffle seed, epoch, shard (rank, world size), step, remainder |
+| features | `features/` | n-gram TF-IDF, hashed n-grams, padded sequences |
+| batch sets | `batches/` | batch `i` of epoch `e` as a pure function: arrays, lines, prepared data |
+| loader | `loader/` | workers, threads or processes, max_queue_size, the data-wait meter |
+| training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, callbacks, class weights |
+| models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
+| bundle | `bundle.py` | everything needed to predict on raw text, saved without pickle |
+| recipe | `recipe.py` | raw files to a bundle: prepare, features, model, fit, save |
+| cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
+| interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
+
+Example (the "Batch training" appendix of Google's text classification guide):
+
+    >>> import streamfit
+    >>> model = streamfit.Model(my_torch_module, loss="sparse_categorical_crossentropy",
+    ...                         optimizer="adam", metrics=["accuracy"])       # doctest: +SKIP
+    >>> history = model.fit_generator(generator=training_generator, steps_per_epoch=steps,
+    ...                               epochs=10, verbose=2)                    # doctest: +SKIP
+"""
+
+from streamfit.batches import ArrayBatches, BatchSet, LineBatches, RandomBatches
+from streamfit.errors import DataError, UserError
+from streamfit.training import Callback, History, Model, callbacks, load_model, register_module
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayBatches", "BatchSet", "Callback", "DataError", "History", "LineBatches", "Model",
+    "RandomBatches", "UserError", "callbacks", "load_model", "register_module",
+]
