@@ -1,4 +1,4 @@
-"""Word n-grams as int64 keys, listed per row and counted per class.
+"""Word n-grams as int64 keys: listed per row, counted by prepare, looked up by features.
 
 Rows arrive as CSR-like word ids: `offsets` (int64, `n_rows + 1` entries,
 `offsets[0] == 0`) and `ids` (int32, the rows' word ids concatenated). Word
@@ -10,6 +10,10 @@ The key of the n-gram of word ids `(w1, ..., wn)` is the base-V number
 of an n-gram lies in `[2 * V**(n-1), V**n)`, so keys of different orders
 never collide and sorted keys group by order (unigrams first, then bigrams,
 ...). With V < 2**20, trigrams fit in int64.
+
+Prepare counts the keys of `doc_ngram_keys` into `NgramCounts`; the
+extractors list the same keys per batch and find their columns with
+`KeyIndex`.
 
 Example:
     >>> offsets = np.array([0, 3, 4]); ids = np.array([2, 3, 4, 5], np.int32)
