@@ -7,6 +7,7 @@ Which module owns which argument:
 | `model` | `Model`: loss, optimizer, metrics, device, seed; `fit`, `evaluate`, `predict`, `save` |
 | `data` | x, y, sample_weight, batch_size, shuffle, validation_split, validation_data, steps |
 | `loop` | epochs, initial_epoch, class_weight, the loop state, dropout seeding |
+| `checkpoint` | checkpoint_dir, checkpoint_every_steps/minutes, keep_checkpoints, resume_from, fingerprint, Ctrl-C |
 | `tensors` | batch -> tensors on the device: dtypes, sparse, dict inputs, pinned copies |
 | `losses`, `metrics`, `optimizers` | the names accepted for each, and their defaults |
 | `callbacks` | `Callback`, `History`, `EarlyStopping`, `ModelCheckpoint`, ... |
@@ -17,7 +18,9 @@ Which module owns which argument:
 
 from streamfit.training import callbacks
 from streamfit.training.callbacks import Callback, History
+from streamfit.training.checkpoint import TrainingInterrupted, latest_checkpoint, read_checkpoint
 from streamfit.training.model import Model, load_model
 from streamfit.training.registry import register_module
 
-__all__ = ["Callback", "History", "Model", "callbacks", "load_model", "register_module"]
+__all__ = ["Callback", "History", "Model", "TrainingInterrupted", "callbacks", "latest_checkpoint",
+           "load_model", "read_checkpoint", "register_module"]

@@ -11,8 +11,12 @@ the rows of that batch. Callbacks run in the order given; `History` runs last,
 so what earlier callbacks add to the logs (`learning_rate`) is recorded.
 
 Callbacks that keep state between epochs expose `state_dict()` /
-`load_state_dict()` with JSON-ready values (not the weights that
-`EarlyStopping(restore_best_weights=True)` holds), for checkpoints.
+`load_state_dict()` with JSON-ready values, and `tensor_state_dict()` /
+`load_tensor_state_dict()` with tensors (the weights that
+`EarlyStopping(restore_best_weights=True)` holds), for checkpoints. A resumed
+`fit` calls `on_train_begin` first, then loads the saved state, so whatever
+`on_train_begin` resets comes back; it does not call `on_epoch_begin` again
+for an epoch that had begun.
 """
 
 from __future__ import annotations
@@ -76,6 +80,13 @@ class Callback:
         """Restore what `state_dict` returned."""
         for key, value in state.items():
             setattr(self, key, value)
+
+    def tensor_state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors that a checkpoint needs besides `state_dict`, by name."""
+        return {}
+
+    def load_tensor_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what `tensor_state_dict` returned."""
 
 
 _BATCH_HOOKS = {
@@ -259,6 +270,12 @@ class EarlyStopping(Callback):
         return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": self.best,
                 "best_epoch": self.best_epoch}
 
+    def tensor_state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.best_weights or {})
+
+    def load_tensor_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.best_weights = dict(tensors) or None
+
 
 class ModelCheckpoint(Callback):
     """Save the model (`Model.save`) at the end of each epoch.
@@ -328,29 +345,54 @@ class CSVLogger(Callback):
         self._file = None
         self._writer = None
         self._write_header = True
+        self._mode = "w"
+        self._written: int | None = None
 
     def on_train_begin(self, logs=None):
+        # The file opens at the first row, so that a resumed run can first cut
+        # the rows written after its checkpoint (load_state_dict).
         self._write_header = not (self.append and os.path.exists(self.filename)
                                   and os.path.getsize(self.filename) > 0)
-        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._mode = "a" if self.append else "w"
+        self._file = None
         self._writer = None
         self.keys = None
+        self._written = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self._file is None:
+            self._file = open(self.filename, self._mode, newline="")  # noqa: SIM115
         if self._writer is None:
-            self.keys = sorted(logs)
+            if self.keys is None:
+                self.keys = sorted(logs)
             self._writer = csv.writer(self._file, delimiter=self.separator)
             if self._write_header:
                 self._writer.writerow(["epoch", *self.keys])
         self._writer.writerow([epoch, *(logs.get(key, "NA") for key in self.keys)])
         self._file.flush()
+        self._written = self._file.tell()
 
     def on_train_end(self, logs=None):
         if self._file is not None:
             self._file.close()
         self._file = None
         self._writer = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The columns and the file's size after the last row written, for a checkpoint."""
+        return {"keys": self.keys, "written": self._written}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Drop the rows written after the checkpoint; the next rows follow the saved ones."""
+        self.keys, self._written = state["keys"], state["written"]
+        if self._written is None:
+            return
+        if os.path.exists(self.filename) and os.path.getsize(self.filename) >= self._written:
+            with open(self.filename, "r+b") as file:
+                file.truncate(self._written)
+        self._mode = "a"
+        self._write_header = False
 
 
 class LearningRateScheduler(Callback):

@@ -20,6 +20,7 @@ import torch
 from streamfit.errors import UserError
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
+from streamfit.training.checkpoint import Checkpoint, Checkpointer, restore_loop, restore_model
 from streamfit.training.losses import MULTICLASS
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.progress import Progress
@@ -186,12 +187,21 @@ def seed_step(seed: int, epoch: int, step: int, device: torch.device) -> None:
 class LoopState:
     """Where a `fit` is: the next epoch and step, what it has recorded, who listens.
 
+    A checkpoint saves all of it (`streamfit.training.checkpoint`); restoring
+    it resumes the run exactly.
+
     Attributes:
         epoch: the epoch running (0-based, counting from `initial_epoch`).
-        step: the next batch of that epoch.
+        step: the next batch of that epoch (= steps done in it).
         history: the `History` that `fit` returns.
         callbacks: every callback, `history` last.
         running: the epoch's running means of loss and metrics so far.
+        epoch_begun: whether `on_epoch_begin` ran for `epoch` already.
+        logs: the logs of the last epoch that ended (for `on_train_end`).
+        wait_seconds: seconds this epoch has waited for batches so far.
+        seconds: seconds this epoch has run so far.
+        consistent: False while a step, `on_epoch_begin` or `on_epoch_end`
+            is half done, when the state must not be saved.
     """
 
     epoch: int
@@ -199,6 +209,20 @@ class LoopState:
     callbacks: CallbackList
     step: int = 0
     running: RunningMeans = field(default_factory=RunningMeans)
+    epoch_begun: bool = False
+    logs: dict = field(default_factory=dict)
+    wait_seconds: float = 0.0
+    seconds: float = 0.0
+    consistent: bool = False
+
+    def next_epoch(self) -> None:
+        """Move to step 0 of the next epoch, with fresh running means and clocks."""
+        self.epoch += 1
+        self.step = 0
+        self.running = RunningMeans()
+        self.epoch_begun = False
+        self.wait_seconds = 0.0
+        self.seconds = 0.0
 
 
 @dataclass
@@ -218,68 +242,131 @@ def _rng_scope(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
+class _EpochClock:
+    """Adds the epoch's elapsed and data-wait seconds to the loop state when ticked."""
+
+    def __init__(self, state: LoopState, loader: BatchLoader):
+        self.state, self.loader = state, loader
+        self.mark, self.waited = time.perf_counter(), loader.wait_seconds
+
+    def tick(self) -> None:
+        now, waited = time.perf_counter(), self.loader.wait_seconds
+        self.state.seconds += now - self.mark
+        self.state.wait_seconds += waited - self.waited
+        self.mark, self.waited = now, waited
+
+
 def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
-              class_weights: ClassWeights | None, progress: Progress) -> tuple[dict, float]:
+              class_weights: ClassWeights | None, progress: Progress,
+              checkpoints: Checkpointer | None = None, skip: bool = False) -> tuple[dict, float]:
     """Train from `state.step` to the end of `state.epoch` (or until `stop_training`).
+
+    With `checkpoints`, a checkpoint is written after each step where one is
+    due, and Ctrl-C ends the epoch there (`TrainingInterrupted`). `skip`
+    trains no more steps (a run resumed after `stop_training` was set).
 
     Returns:
         The epoch's logs (loss and metrics) and its data-wait fraction.
     """
     callbacks = state.callbacks
     wanted = callbacks.wants_batch_logs("train")
-    waited_before = loader.wait_seconds
-    started = time.perf_counter()
-    batches: Iterator = loader.iterate(state.epoch, steps, start=state.step)
+    clock = _EpochClock(state, loader)
+    batches: Iterator = loader.iterate(state.epoch, steps, start=steps if skip else state.step)
     with contextlib.closing(batches):
         for item in batches:
             step = state.step
             seed_step(model.seed, state.epoch, step, model.device)
             callbacks.on_train_batch_begin(step)
+            state.consistent = False
             values, rows = train_step(model, item, f"batch {step} of epoch {state.epoch}",
                                       class_weights)
             state.running.update(values, rows)
             state.step += 1
+            state.consistent = True
             callbacks.on_train_batch_end(step, _batch_logs(state.running, rows, wanted))
             progress.update(rows, state.running.result)
             if model.stop_training:
                 break
-    logs = state.running.result()
-    seconds = time.perf_counter() - started
-    data_wait = min(1.0, (loader.wait_seconds - waited_before) / seconds) if seconds > 0 else 0.0
-    return logs, data_wait
+            if checkpoints is not None and checkpoints.due(state):
+                clock.tick()
+                checkpoints.save(model, state)
+                if checkpoints.interrupt_requested:
+                    raise checkpoints.interrupted(model, state)
+    clock.tick()
+    data_wait = min(1.0, state.wait_seconds / state.seconds) if state.seconds > 0 else 0.0
+    return state.running.result(), data_wait
 
 
 def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initial_epoch: int,
             callbacks: list | None, verbose: int, validation: Validation | None,
-            class_weights: ClassWeights | None) -> History:
-    """Run epochs `initial_epoch .. epochs - 1`, validating after each; return the history."""
+            class_weights: ClassWeights | None, checkpoints: Checkpointer | None = None,
+            resume: Checkpoint | None = None) -> History:
+    """Run epochs `initial_epoch .. epochs - 1`, validating after each; return the history.
+
+    Args:
+        checkpoints: writes checkpoints (every N steps or minutes, at each
+            epoch end, and on Ctrl-C, which then raises `TrainingInterrupted`).
+        resume: a checkpoint to continue from instead of `initial_epoch`.
+    """
     history = History()
     state = LoopState(
         epoch=initial_epoch, history=history,
         callbacks=CallbackList([*(callbacks or []), history], model,
                                {"epochs": epochs, "steps": steps, "verbose": verbose}))
     model.stop_training = False
-    logs: dict = {}
-    with _rng_scope(model.device):
-        state.callbacks.on_train_begin()
-        while state.epoch < epochs:
-            state.callbacks.on_epoch_begin(state.epoch)
-            with Progress(verbose, steps, f"Epoch {state.epoch + 1}/{epochs}") as progress:
-                logs, data_wait = run_epoch(model, state, loader, steps, class_weights, progress)
-                history.data_wait.append(data_wait)
-                if validation is not None:
-                    val_logs = run_evaluation(model, validation.loader, validation.steps,
-                                              state.callbacks, Progress(0, 0, ""))
-                    logs.update((f"val_{key}", value) for key, value in val_logs.items())
-                state.callbacks.on_epoch_end(state.epoch, logs)
-                progress.close(logs, data_wait)
-            state.epoch += 1
-            state.step = 0
-            state.running = RunningMeans()
-            if model.stop_training:
-                break
-        state.callbacks.on_train_end(logs)
+    guard = checkpoints.catching_interrupts() if checkpoints is not None else contextlib.nullcontext()
+    with _rng_scope(model.device), guard:
+        try:
+            _train(model, state, loader, steps, epochs, verbose, validation, class_weights,
+                   checkpoints, resume)
+        except KeyboardInterrupt:
+            if checkpoints is None:
+                raise
+            raise checkpoints.interrupted(model, state) from None
     return history
+
+
+def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epochs: int,
+           verbose: int, validation: Validation | None, class_weights: ClassWeights | None,
+           checkpoints: Checkpointer | None, resume: Checkpoint | None) -> None:
+    callbacks = state.callbacks
+    if resume is not None:
+        restore_model(model, resume)
+    callbacks.on_train_begin()
+    stopped = False
+    if resume is not None:
+        restore_loop(model, state, resume)
+        stopped = model.stop_training
+    state.consistent = True
+    # A run that had stopped (early stopping) at an epoch's end is over; one
+    # stopped within an epoch only finishes that epoch.
+    while state.epoch < epochs and not (stopped and not state.epoch_begun):
+        if not state.epoch_begun:
+            state.consistent = False
+            callbacks.on_epoch_begin(state.epoch)
+            state.epoch_begun = state.consistent = True
+        with Progress(verbose, steps, f"Epoch {state.epoch + 1}/{epochs}", state.step) as progress:
+            logs, data_wait = run_epoch(model, state, loader, steps, class_weights, progress,
+                                        checkpoints, skip=stopped)
+            if validation is not None:
+                val_logs = run_evaluation(model, validation.loader, validation.steps,
+                                          callbacks, Progress(0, 0, ""))
+                logs.update((f"val_{key}", value) for key, value in val_logs.items())
+            state.consistent = False
+            callbacks.on_epoch_end(state.epoch, logs)
+            state.history.data_wait.append(data_wait)
+            progress.close(logs, data_wait)
+        state.logs = logs
+        state.next_epoch()
+        state.consistent = True
+        if checkpoints is not None:
+            checkpoints.save(model, state)
+            if checkpoints.interrupt_requested:
+                raise checkpoints.interrupted(model, state)
+        if model.stop_training:
+            break
+    state.consistent = False
+    callbacks.on_train_end(state.logs)
 
 
 def run_evaluation(model: Model, loader: BatchLoader, steps: int, callbacks: CallbackList,

@@ -115,6 +115,11 @@ class RunningMeans:
             self.sums[name] = self.sums.get(name, 0.0) + value * rows
         self.rows += rows
 
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `{"sums": {name: tensor or float}, "rows": int}` (a checkpoint's)."""
+        self.sums = dict(state["sums"])
+        self.rows = int(state["rows"])
+
     def result(self) -> dict[str, float]:
         """The means so far, as Python floats (empty before the first batch)."""
         return {name: float(total) / self.rows for name, total in self.sums.items()} if self.rows else {}

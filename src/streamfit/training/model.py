@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from streamfit.batches.arrays import random_seed
+from streamfit.batches.base import BatchSet
 from streamfit.errors import UserError
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
+from streamfit.training.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    check_fingerprint,
+    describe,
+    find_resume_point,
+    fingerprint_of,
+)
 from streamfit.training.data import batch_source, split_validation, validation_source
 from streamfit.training.loop import (
     ClassWeights,
@@ -138,9 +148,23 @@ class Model:
             validation_data: Any = None, shuffle: bool = True, class_weight: dict | None = None,
             sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
-            max_queue_size: int = 10, workers: int = 1,
-            use_multiprocessing: bool = False) -> History:
+            max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
+            checkpoint_dir: str | os.PathLike | None = None,
+            checkpoint_every_steps: int | None = None,
+            checkpoint_every_minutes: float | None = None, keep_checkpoints: int = 3,
+            resume_from: str | os.PathLike | None = None,
+            fingerprint: dict | None = None) -> History:
         """Train for epochs `initial_epoch .. epochs - 1`, as Keras' `fit`.
+
+        With `checkpoint_dir`, the run can be resumed exactly after a crash or
+        Ctrl-C (see `streamfit.training.checkpoint`)::
+
+            model.fit(batches, epochs=10, checkpoint_dir="ckpt", checkpoint_every_steps=500,
+                      resume_from="ckpt")
+
+        continues from the newest checkpoint in "ckpt" (or starts when there
+        is none) and ends with the weights, metrics and History that one
+        uninterrupted run gives.
 
         Args:
             x: in-memory arrays (numpy, `np.matrix`, scipy sparse, or a dict by
@@ -174,6 +198,28 @@ class Model:
             max_queue_size: batches the loader may prepare ahead.
             workers: loader threads or processes.
             use_multiprocessing: processes instead of threads.
+            checkpoint_dir: write checkpoints here (created): at each epoch
+                end, every `checkpoint_every_steps` steps, every
+                `checkpoint_every_minutes`, and on Ctrl-C, which then ends
+                `fit` with `TrainingInterrupted`. Needs arrays or a `BatchSet`.
+            checkpoint_every_steps: also checkpoint every this many steps
+                (counted over the run: with 100 steps per epoch and 30, after
+                steps 30, 60, 90 of the first epoch, 20, 50, 80 of the second).
+            checkpoint_every_minutes: also checkpoint when this long has
+                passed since the last one.
+            keep_checkpoints: how many checkpoints to keep (the newest).
+            resume_from: a checkpoint's `.json` (or `.pt`), or a directory:
+                continue from its newest intact checkpoint, warning about
+                damaged newer ones; a directory without one (or the missing
+                `checkpoint_dir` itself) starts the run from the beginning.
+                The position replaces `initial_epoch`; the module, optimizer,
+                callbacks and data must be built as in the checkpointed run,
+                and `epochs` may be raised to train longer.
+            fingerprint: JSON-ready facts about the data or configuration
+                (a path, a file size, a config digest) stored in checkpoints;
+                resuming with different ones is refused, as are a different
+                row count, batch size, seed, steps, model shape, optimizer,
+                loss, metrics or class weights, which are always checked.
 
         Returns:
             The `History` (also kept in `self.history`), with `data_wait`.
@@ -181,7 +227,11 @@ class Model:
         Raises:
             UserError: a generator without `steps_per_epoch`, a generator that
                 runs dry, a batch that does not fit the module, no loss or
-                optimizer, or bad arguments.
+                optimizer, or bad arguments; a checkpoint_dir that cannot be
+                written, checkpoints with a plain generator, or a checkpoint
+                that is damaged or was written for other data or options.
+            TrainingInterrupted: (a UserError) Ctrl-C with `checkpoint_dir`;
+                it names the checkpoint to resume from.
         """
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
@@ -194,6 +244,11 @@ class Model:
                                            batch_size=validation_batch_size or batch_size,
                                            steps=validation_steps)
         class_weights = self._class_weights(class_weight)
+        checkpoints, resume = self._checkpointing(
+            source, steps, validation, epochs=epochs, class_weight=class_weight,
+            checkpoint_dir=checkpoint_dir, every_steps=checkpoint_every_steps,
+            every_minutes=checkpoint_every_minutes, keep=keep_checkpoints,
+            resume_from=resume_from, fingerprint=fingerprint)
         with contextlib.ExitStack() as stack:
             loader = stack.enter_context(
                 self._loader(source, workers, use_multiprocessing, max_queue_size))
@@ -205,22 +260,78 @@ class Model:
             self.history = run_fit(self, loader, steps, epochs=epochs,
                                    initial_epoch=initial_epoch, callbacks=callbacks,
                                    verbose=verbose, validation=validation,
-                                   class_weights=class_weights)
+                                   class_weights=class_weights, checkpoints=checkpoints,
+                                   resume=resume)
         return self.history
+
+    def _checkpointing(self, source: Any, steps: int, validation: tuple[Any, int] | None, *,
+                       epochs: int, class_weight: dict | None,
+                       checkpoint_dir: str | os.PathLike | None, every_steps: int | None,
+                       every_minutes: float | None, keep: int,
+                       resume_from: str | os.PathLike | None,
+                       fingerprint: dict | None) -> tuple[Checkpointer | None, Checkpoint | None]:
+        """Check the checkpoint options, prepare the directory and read the resume point."""
+        if checkpoint_dir is None and resume_from is None:
+            if every_steps is not None or every_minutes is not None:
+                raise UserError("checkpoint_every_steps and checkpoint_every_minutes need "
+                                "checkpoint_dir=; give the directory to write checkpoints to")
+            return None, None
+        if not isinstance(source, BatchSet):
+            argument = "resume_from" if resume_from is not None else "checkpoint_dir"
+            raise UserError(
+                f"{argument}= needs batches addressed by index, but x is a plain generator, "
+                "whose position cannot be saved or restored; wrap the data in a BatchSet "
+                "(ArrayBatches, LineBatches, PreparedBatches or a subclass) or pass arrays")
+        if validation is not None and not isinstance(validation[0], BatchSet):
+            warnings.warn("validation_data is a plain generator, so a resumed run may validate "
+                          "on other batches than the interrupted one; give a BatchSet or arrays "
+                          "for exact resumption", UserWarning, stacklevel=3)
+        checkpoints = None
+        if checkpoint_dir is not None:
+            checkpoints = Checkpointer(checkpoint_dir, every_steps=every_steps,
+                                       every_minutes=every_minutes, keep=keep)
+        current = fingerprint_of(self, source, steps, validation, class_weight, fingerprint)
+        resume = None
+        if resume_from is not None:
+            resume = find_resume_point(resume_from, checkpoint_dir)
+        if resume is not None:
+            check_fingerprint(resume, current)
+            past = resume.epoch > epochs or (resume.epoch == epochs and resume.meta["epoch_begun"])
+            if past:
+                raise UserError(
+                    f"resume_from={str(resume.path)!r} is at "
+                    f"{describe(resume.epoch, resume.step)}, past epochs={epochs}; "
+                    f"pass epochs={resume.epoch + 1} or more")
+        if checkpoints is not None:
+            checkpoints.start(steps, current, resume)
+        return checkpoints, resume
 
     def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
                       verbose: int = 1, callbacks: list | None = None,
                       validation_data: Any = None, validation_steps: int | None = None,
                       class_weight: dict | None = None, max_queue_size: int = 10,
                       workers: int = 1, use_multiprocessing: bool = False,
-                      shuffle: bool = True, initial_epoch: int = 0) -> History:
-        """Keras 2's `fit_generator`: `fit` with a generator (or a `BatchSet`) as `x`."""
+                      shuffle: bool = True, initial_epoch: int = 0,
+                      checkpoint_dir: str | os.PathLike | None = None,
+                      checkpoint_every_steps: int | None = None,
+                      checkpoint_every_minutes: float | None = None, keep_checkpoints: int = 3,
+                      resume_from: str | os.PathLike | None = None,
+                      fingerprint: dict | None = None) -> History:
+        """Keras 2's `fit_generator`: `fit` with a generator (or a `BatchSet`) as `x`.
+
+        Checkpoints and `resume_from` need a `BatchSet`: a plain generator's
+        position cannot be restored, so they raise a `UserError` with one.
+        """
         return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
                         verbose=verbose, callbacks=callbacks, validation_data=validation_data,
                         validation_steps=validation_steps, class_weight=class_weight,
                         max_queue_size=max_queue_size, workers=workers,
                         use_multiprocessing=use_multiprocessing, shuffle=shuffle,
-                        initial_epoch=initial_epoch)
+                        initial_epoch=initial_epoch, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every_steps=checkpoint_every_steps,
+                        checkpoint_every_minutes=checkpoint_every_minutes,
+                        keep_checkpoints=keep_checkpoints, resume_from=resume_from,
+                        fingerprint=fingerprint)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
                  sample_weight: Any = None, steps: int | None = None,

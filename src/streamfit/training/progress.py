@@ -32,15 +32,17 @@ class Progress:
         verbose: 0, 1 or 2 (see the module docstring).
         steps: batches in the pass.
         title: "Epoch 3/10", "evaluate" or "predict".
+        done: steps already done (an epoch resumed from a checkpoint).
     """
 
-    def __init__(self, verbose: int, steps: int, title: str):
+    def __init__(self, verbose: int, steps: int, title: str, done: int = 0):
         self.verbose = verbose
         self.title = title
         self.rows = 0
         self.start = time.perf_counter()
         self._shown = self.start
-        self.bar = (tqdm(total=steps, desc=title, unit="step", file=sys.stderr, leave=True)
+        self.bar = (tqdm(total=steps, initial=done, desc=title, unit="step", file=sys.stderr,
+                         leave=True)
                     if verbose == 1 else None)
 
     def __enter__(self) -> Progress:
