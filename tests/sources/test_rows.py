@@ -29,24 +29,33 @@ def test_blank_and_join():
     assert joined.to_pylist() == [b"a c", b"b "]
 
 
-def test_finish_rows_accounts_and_orders_strict_errors():
+def test_finish_rows_then_account():
+    rows = finish_rows([pa.array(["a", " ", "c"])], pa.array(["x", "y", ""]),
+                       np.array([2, 5, 9]), 0, bad=[("wrong_field_count", np.array([7]))],
+                       notes={"blank_lines": 1})
+    assert rows.batch.schema.equals(RECORD_SCHEMA)
+    assert rows.batch.to_pylist() == [{"text": "a", "label": "x", "source": 0, "line": 2}]
     acc = RowAccounting(files=["f.csv"])
-    batch = finish_rows([pa.array(["a", " ", "c"])], pa.array(["x", "y", ""]),
-                        np.array([2, 5, 9]), 0, acc, bad=[("wrong_field_count", np.array([7]))])
-    assert batch.schema.equals(RECORD_SCHEMA)
-    assert batch.to_pylist() == [{"text": "a", "label": "x", "source": 0, "line": 2}]
+    assert rows.account(acc) is rows.batch
     assert (acc.rows_read, acc.rows_used) == (4, 1)
     assert acc.skipped == {"wrong_field_count": 1, "missing_label": 1, "empty_text": 1}
+    assert acc.examples == {"wrong_field_count": ["f.csv:7"], "missing_label": ["f.csv:9"],
+                            "empty_text": ["f.csv:5"]}
+    assert acc.notes == {"blank_lines": 1}
 
-    strict = RowAccounting(files=["f.csv"], strict=True)
+
+def test_strict_account_names_the_first_bad_row_of_the_chunk():
+    rows = finish_rows([pa.array(["a", " ", "c"])], pa.array(["x", "y", ""]),
+                       np.array([2, 5, 9]), 0, bad=[("wrong_field_count", np.array([7]))])
     with pytest.raises(DataError, match=r"^f.csv:5: empty_text"):
-        finish_rows([pa.array(["a", " ", "c"])], pa.array(["x", "y", ""]), np.array([2, 5, 9]),
-                    0, strict, bad=[("wrong_field_count", np.array([7]))])
+        rows.account(RowAccounting(files=["f.csv"], strict=True))
 
 
-def test_finish_rows_unlabelled_and_all_skipped():
+def test_finish_rows_unlabelled_invalid_and_all_skipped():
     acc = RowAccounting(files=["f.txt"])
-    batch = finish_rows([pa.array(["a"])], None, np.array([1]), 0, acc)
+    batch = finish_rows([pa.array([b"a\xff"], pa.binary())], None, np.array([1]), 0).account(acc)
     assert batch.column("label").null_count == 1
-    assert finish_rows([pa.array([""])], None, np.array([2]), 0, acc) is None
+    assert batch.column("text").to_pylist() == ["a\ufffd"]
+    assert finish_rows([pa.array([""])], None, np.array([2]), 0).account(acc) is None
     assert (acc.rows_read, acc.rows_used, acc.skipped) == (2, 1, {"empty_text": 1})
+    assert acc.notes == {"invalid_utf8_rows": 1}

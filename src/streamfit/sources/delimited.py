@@ -51,7 +51,7 @@ import pyarrow.csv as pacsv
 from streamfit.errors import UserError
 from streamfit.sources.columns import select_columns
 from streamfit.sources.presets import ZhangUnescape
-from streamfit.sources.rows import Parsed
+from streamfit.sources.rows import Rows, finish_rows
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks
 
@@ -59,8 +59,6 @@ LF, CR, QUOTE = ord("\n"), ord("\r"), ord('"')
 # A quoted field still open after this many bytes is taken as broken quoting
 # (or the reader would buffer the rest of the file).
 MAX_RECORD_BYTES = 64 << 20
-# pyarrow parses a chunk in blocks of this size on several threads.
-PARSE_BLOCK = 1 << 20
 
 # A parsed record: (0-based line offset in the parsed buffer, fields or None
 # when broken).
@@ -231,7 +229,7 @@ class _DelimitedFile:
         self.transform = ZhangUnescape() if spec.preset == "zhang" else None
         self.rejected: list[pacsv.InvalidRow] = []
 
-    def read(self) -> Iterator[Parsed]:
+    def read(self) -> Iterator[Rows]:
         blocks = iter_blocks(self.path, self.spec.encoding, self.spec.block_size)
         pending, at_eof = self._read_layout(blocks)
         while pending or not at_eof:
@@ -297,7 +295,7 @@ class _DelimitedFile:
         self.rejected.append(row)
         return "skip"
 
-    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, Parsed | None]:
+    def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, Rows | None]:
         """Parse the complete rows at the start of `pending`.
 
         Returns:
@@ -315,12 +313,15 @@ class _DelimitedFile:
                 return end, newlines, parsed
         return self._exact(pending, at_eof)
 
-    def _fast(self, pending: bytes, end: int, newlines: int) -> Parsed | bool:
+    def _fast(self, pending: bytes, end: int, newlines: int) -> Rows | bool:
         """Parse pending[:end] with pyarrow; False when the result cannot be trusted."""
         self.rejected.clear()
         chunk = pa.py_buffer(memoryview(pending)[:end])
-        options = pacsv.ReadOptions(column_names=self.column_names, use_threads=True,
-                                    block_size=PARSE_BLOCK)
+        # One block, one thread: the prefetch thread already overlaps parsing
+        # with the consumer, and pyarrow's threaded read_csv, called chunk after
+        # chunk, sometimes aborted the interpreter at exit.
+        options = pacsv.ReadOptions(column_names=self.column_names, use_threads=False,
+                                    block_size=end + 1)
         try:
             table = pacsv.read_csv(pa.BufferReader(chunk), read_options=options,
                                    parse_options=self.parse_options,
@@ -336,7 +337,7 @@ class _DelimitedFile:
         self.rows_seen += table.num_rows
         return self._finish(table.columns, starts, [])
 
-    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, Parsed]:
+    def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, Rows]:
         records, blank, used = parse_records(pending, self.delimiter, self.quote, at_eof,
                                              self.max_record)
         good_lines, wrong, broken, good = [], [], [], []
@@ -358,17 +359,17 @@ class _DelimitedFile:
                               {"blank_lines": blank})
         return used, pending.count(b"\n", 0, used), parsed
 
-    def _finish(self, columns, lines: np.ndarray, bad, notes=None) -> Parsed:
+    def _finish(self, columns, lines: np.ndarray, bad, notes=None) -> Rows:
         def combined(i):
             column = columns[i]
             return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
         label = combined(self.label_column) if self.label_column is not None else None
-        return Parsed(self.source, [combined(i) for i in self.text_columns], label, lines, bad,
-                      notes or {}, self.transform)
+        return finish_rows([combined(i) for i in self.text_columns], label, lines, self.source,
+                           bad, self.transform, notes)
 
 
-def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Parsed]:
+def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Rows]:
     """Yield the parsed chunks of one CSV (`fmt` "csv") or TSV ("tsv") file.
 
     Raises:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from streamfit.errors import UserError
-from streamfit.sources.rows import Parsed
+from streamfit.sources.rows import Rows, finish_rows
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -62,7 +62,7 @@ class _JsonLinesFile:
         self.lines_before = 0
         self.rows_seen = 0
 
-    def read(self) -> Iterator[Parsed]:
+    def read(self) -> Iterator[Rows]:
         chunks = iter_line_chunks(iter_blocks(self.path, self.spec.encoding,
                                               self.spec.block_size))
         for chunk in chunks:
@@ -139,7 +139,7 @@ class _JsonLinesFile:
                 {"blank_lines": blank, "invalid_utf8_rows": invalid})
 
     def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray, bad: list,
-                notes: dict[str, int]) -> Parsed:
+                notes: dict[str, int]) -> Rows:
         self.rows_seen += len(lines) + sum(len(rows) for _, rows in bad)
         texts = [columns[key] for key in self.text_keys]
         no_text = np.ones(len(lines), dtype=bool)
@@ -152,7 +152,7 @@ class _JsonLinesFile:
             columns = {key: column.filter(keep) for key, column in columns.items()}
             lines = lines[~no_text]
         label = columns[self.label_key] if self.label_key is not None else None
-        return Parsed(self.source, texts, label, lines, bad, notes)
+        return finish_rows(texts, label, lines, self.source, bad, notes=notes)
 
     def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
         """Fail early when a wanted key is in no object of the first chunk."""
@@ -169,7 +169,7 @@ class _JsonLinesFile:
                             f"one has {have}; pass --{role} with one of them")
 
 
-def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Parsed]:
+def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
     """Yield the parsed chunks of one JSON Lines file.
 
     Raises:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamfit.errors import UserError
-from streamfit.sources.rows import Parsed, to_utf8
+from streamfit.sources.rows import Rows, finish_rows, to_utf8
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -56,7 +56,7 @@ def check_label(spec: SourceSpec, fmt: str, path: str) -> None:
                         "labels (for prediction)")
 
 
-def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Parsed]:
+def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Rows]:
     """Yield the parsed chunks of one fastText (`fmt` "fasttext") or text file.
 
     Raises:
@@ -79,7 +79,7 @@ def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[P
             text, label = _fasttext(lines, spec.label is not None, notes)
         else:
             text, label = lines, None
-        yield Parsed(source, [text], label, numbers, notes=notes)
+        yield finish_rows([text], label, numbers, source, notes=notes)
     if rows_seen == 0:
         raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from streamfit.errors import UserError
 from streamfit.sources.columns import select_columns
-from streamfit.sources.rows import Parsed
+from streamfit.sources.rows import Rows, finish_rows
 from streamfit.sources.spec import SourceSpec, split_compression
 
 
@@ -43,7 +43,7 @@ def _batch_rows(parquet: pq.ParquetFile, block_size: int) -> int:
     return int(np.clip(block_size * meta.num_rows // max(size, 1), 1, 1 << 20))
 
 
-def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Parsed]:
+def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
     """Yield the parsed batches of one Parquet file.
 
     Raises:
@@ -71,4 +71,4 @@ def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Parsed]:
                  _as_text(batch.column(names[label_column]), names[label_column], path))
         lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
         row += batch.num_rows
-        yield Parsed(source, texts, label, lines)
+        yield finish_rows(texts, label, lines, source)

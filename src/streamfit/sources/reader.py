@@ -12,7 +12,7 @@ from streamfit.sources.jsonl import read_jsonl
 from streamfit.sources.lines import check_label, read_lines
 from streamfit.sources.parquet import read_parquet
 from streamfit.sources.paths import resolve_paths
-from streamfit.sources.rows import Parsed
+from streamfit.sources.rows import Rows
 from streamfit.sources.spec import SourceSpec, file_format
 from streamfit.sources.streams import prefetch, utf8_codec
 
@@ -64,13 +64,13 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 def _iterate(spec: SourceSpec, accounting: RowAccounting,
              plan: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
     sources = [accounting.files.index(path) for path, _ in plan]
-    for parsed in prefetch(_parse(spec, plan, sources)):
-        batch = parsed.finish(accounting)
+    for rows in prefetch(_parse(spec, plan, sources)):
+        batch = rows.account(accounting)
         if batch is not None:
             yield batch
 
 
-def _parse(spec: SourceSpec, plan: list[tuple[str, str]], sources: list[int]) -> Iterator[Parsed]:
+def _parse(spec: SourceSpec, plan: list[tuple[str, str]], sources: list[int]) -> Iterator[Rows]:
     """Parse every file in order (runs on the prefetch thread; never touches the accounting)."""
     for (path, fmt), source in zip(plan, sources, strict=True):
         if fmt in ("csv", "tsv"):

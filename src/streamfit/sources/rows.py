@@ -1,9 +1,11 @@
-"""Turn the parsed columns of one chunk into a record batch, accounting every row.
+"""Turn the parsed columns of one chunk into a record batch, tracking every row.
 
 All readers end in `finish_rows`: it joins the text columns, repairs invalid
-UTF-8, drops rows without a label or text (counting them), and builds the
-batch with the four columns every reader yields (`RECORD_SCHEMA`). It is
-columnar; only a chunk that fails UTF-8 validation is decoded value by value.
+UTF-8, drops rows without a label or text (remembering their lines), and
+builds the batch with the four columns every reader yields (`RECORD_SCHEMA`).
+It is columnar; only a chunk that fails UTF-8 validation is decoded value by
+value. The consumer then calls `Rows.account` to add it all to the
+`RowAccounting`.
 """
 
 from __future__ import annotations
@@ -81,35 +83,71 @@ def join_text(columns: Sequence[pa.Array]) -> pa.Array:
                                        null_handling="replace")
 
 
+@dataclass
+class Rows:
+    """The finished rows of one chunk and what happened to the others.
+
+    Built by `finish_rows` (on the parsing thread); `account` runs on the
+    consumer's thread, so the accounting is only ever touched there, in file
+    order.
+
+    Attributes:
+        source: index of the file in `accounting.files`.
+        batch: the rows kept (`RECORD_SCHEMA`), or None when none is left.
+        rows_read: rows parsed in the chunk, good or bad.
+        skipped: (cause, 1-based lines) of the rows dropped.
+        notes: observations to add to the accounting's notes.
+    """
+
+    source: int
+    batch: pa.RecordBatch | None
+    rows_read: int
+    skipped: list[BadRows] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def account(self, accounting: RowAccounting) -> pa.RecordBatch | None:
+        """Count these rows in `accounting` and return the batch.
+
+        Raises:
+            DataError: in strict mode, naming the first bad row of the chunk.
+        """
+        for name, count in self.notes.items():
+            accounting.note(name, count)
+        accounting.rows_read += self.rows_read
+        _skip_in_order(accounting, self.source, self.skipped)
+        if self.batch is not None:
+            accounting.rows_used += self.batch.num_rows
+        return self.batch
+
+
 def finish_rows(
     texts: Sequence[pa.Array],
     label: pa.Array | None,
     lines: np.ndarray,
     source: int,
-    accounting: RowAccounting,
     bad: Sequence[BadRows] = (),
     transform: Callable[[pa.Array], pa.Array] | None = None,
-) -> pa.RecordBatch | None:
-    """Build the record batch of one chunk and account for all of its rows.
+    notes: dict[str, int] | None = None,
+) -> Rows:
+    """Build the record batch of one chunk, keeping track of every row.
 
     Args:
         texts: the text columns of the parsed rows (binary or string).
         label: their label column, or None for unlabelled data.
         lines: the 1-based line where each parsed row starts.
         source: index of the file in `accounting.files`.
-        accounting: updated with rows read, used and skipped.
-        bad: rows the parser already rejected, by cause; they are counted as
-            read and skipped.
+        bad: rows the parser already rejected, by cause; they count as read
+            and skipped.
         transform: applied to the joined, valid text (e.g. a preset's unescape).
+        notes: the reader's observations; "invalid_utf8_rows" is added here.
 
     Returns:
-        The batch (`RECORD_SCHEMA`), or None when no row is left.
-
-    Raises:
-        DataError: in strict mode, naming the first bad row of the chunk.
+        The `Rows` to account for: kept rows, and skipped ones by cause
+        ("missing_label" first, then "empty_text" for rows with a label).
     """
     lines = np.asarray(lines, dtype=np.int64)
-    accounting.rows_read += len(lines) + sum(len(rows) for _, rows in bad)
+    notes = dict(notes or {})
+    rows_read = len(lines) + sum(len(rows) for _, rows in bad)
     text, text_invalid = to_utf8(join_text(texts))
     invalid = text_invalid
     if label is not None:
@@ -117,58 +155,31 @@ def finish_rows(
         if label_invalid is not None:
             invalid = label_invalid if invalid is None else invalid | label_invalid
     if invalid is not None:
-        accounting.note("invalid_utf8_rows", int(invalid.sum()))
+        notes["invalid_utf8_rows"] = notes.get("invalid_utf8_rows", 0) + int(invalid.sum())
     if transform is not None:
         text = transform(text)
 
     missing_label = blank(label) if label is not None else np.zeros(len(lines), dtype=bool)
     empty_text = blank(text) & ~missing_label
-    groups = [*bad, ("missing_label", lines[missing_label]), ("empty_text", lines[empty_text])]
-    _skip_in_order(accounting, source, groups)
-
+    skipped = [*bad, ("missing_label", lines[missing_label]), ("empty_text", lines[empty_text])]
     keep = ~(missing_label | empty_text)
     if not keep.all():
         mask = pa.array(keep)
         text = text.filter(mask)
         label = label.filter(mask) if label is not None else None
         lines = lines[keep]
-    if len(lines) == 0:
-        return None
-    accounting.rows_used += len(lines)
-    return pa.RecordBatch.from_arrays(
-        [
-            text,
-            label if label is not None else pa.nulls(len(lines), pa.string()),
-            pa.array(np.full(len(lines), source, dtype=np.int32)),
-            pa.array(lines),
-        ],
-        schema=RECORD_SCHEMA,
-    )
-
-
-@dataclass
-class Parsed:
-    """The parsed rows of one chunk, waiting for `finish_rows`.
-
-    Readers produce these (possibly on a background thread, see
-    `streams.prefetch`); the consumer's thread calls `finish`, so the
-    accounting is only ever touched by one thread, in file order.
-    """
-
-    source: int
-    texts: Sequence[pa.Array]
-    label: pa.Array | None
-    lines: np.ndarray
-    bad: Sequence[BadRows] = ()
-    notes: dict[str, int] = field(default_factory=dict)
-    transform: Callable[[pa.Array], pa.Array] | None = None
-
-    def finish(self, accounting: RowAccounting) -> pa.RecordBatch | None:
-        """Add the notes and return `finish_rows` of these rows."""
-        for name, count in self.notes.items():
-            accounting.note(name, count)
-        return finish_rows(self.texts, self.label, self.lines, self.source, accounting, self.bad,
-                           self.transform)
+    batch = None
+    if len(lines):
+        batch = pa.RecordBatch.from_arrays(
+            [
+                text,
+                label if label is not None else pa.nulls(len(lines), pa.string()),
+                pa.array(np.full(len(lines), source, dtype=np.int32)),
+                pa.array(lines),
+            ],
+            schema=RECORD_SCHEMA,
+        )
+    return Rows(source, batch, rows_read, skipped, notes)
 
 
 def _skip_in_order(accounting: RowAccounting, source: int, groups: Sequence[BadRows]) -> None:
