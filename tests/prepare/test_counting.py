@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from streamfit.prepare.counting import DocFrequencyCounter
 
@@ -39,16 +40,31 @@ def test_int_keys_and_one_class():
     assert dict(zip(values.to_pylist(), df[:, 0].tolist(), strict=True)) == {5: 2, 7: 1}
 
 
-def test_pruning_bounds_the_table_and_keeps_the_most_frequent():
+@pytest.mark.parametrize("as_keys", [False, True])
+def test_pruning_bounds_the_table_and_keeps_the_most_frequent(as_keys):
     counter = DocFrequencyCounter(1, max_entries=10)
     for chunk in range(30):
-        # "common" is in every document; each chunk also brings 20 new rare values
-        values = ["common"] * 4 + [f"rare{chunk}_{i}" for i in range(20)]
-        rows = np.array([0, 1, 2, 3] + [i % 4 for i in range(20)])
-        counter.update(pa.array(values), rows)
-        counter._merge()
-        assert counter._table.num_rows <= 10
+        # value 0 ("common") is in every document; each chunk also brings 20 new rare values
+        ids = [0] * 4 + [1000 * (chunk + 1) + i for i in range(20)]
+        values = pa.array(np.array(ids, dtype=np.int64)) if as_keys else pa.array([f"w{v}" for v in ids])
+        counter.update(values, np.array([0, 1, 2, 3] + [i % 4 for i in range(20)]))
+        assert len(counter.result()[0]) <= 10
     values, df = counter.result()
     found = dict(zip(values.to_pylist(), df[:, 0].tolist(), strict=True))
-    assert found["common"] == 120
+    assert found[0 if as_keys else "w0"] == 120
     assert counter.pruned_max_df >= 1
+
+
+def test_int_keys_per_class_match_a_reference():
+    rng = np.random.default_rng(1)
+    chunks = []
+    for _ in range(6):
+        rows = np.sort(rng.integers(0, 30, 400))
+        chunks.append((rng.integers(0, 80, 400).tolist(), rows, rng.integers(0, 2, 30)))
+    counter = DocFrequencyCounter(2)
+    for values, rows, classes in chunks:
+        counter.update(pa.array(np.array(values, dtype=np.int64)), rows, classes)
+    values, df = counter.result()
+    assert values.to_pylist() == sorted(values.to_pylist())
+    got = {v: list(map(int, d)) for v, d in zip(values.to_pylist(), df, strict=True)}
+    assert got == reference(chunks, 2)

@@ -36,7 +36,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cache", metavar="DIR", default=None,
                         help="prepared-dataset directory (default: ~/.cache/streamfit/<digest>)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--workers", type=int, default=1, help="batch-producing threads (default: 1)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="threads producing batches ahead of training (default: 2)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: 1 for mlp and fasttext, torch's own for sepcnn)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                         help="0 silent, 1 progress bar, 2 one line per epoch (default: 2)")
     parser.set_defaults(run=run)
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, patience=args.patience, top_k=args.top_k,
         ngram_range=(1, args.ngrams), units=args.units, layers=args.layers, dropout=args.dropout,
         seed=args.seed, cache=args.cache, validation_split=args.validation_split,
-        class_weight=args.class_weight, device=args.device, workers=args.workers, verbose=args.verbose)
+        class_weight=args.class_weight, device=args.device, workers=args.workers, threads=args.threads,
+        verbose=args.verbose)
     log = print if args.verbose else (lambda line: None)
     result = train_text_classifier(spec, config, validation=validation, log=log)
     accounting = result.dataset.manifest["accounting"]

@@ -4,11 +4,14 @@ Used for the word vocabulary (values are token strings, one class) and for the
 n-gram statistics behind feature selection (values are int64 n-gram keys, one
 column per class). Each chunk is counted columnar: values are dictionary
 encoded, (row, value) pairs deduplicated by one sort, then counted with
-`np.bincount`. Chunk tables are merged into the running table with an Arrow
-group-by. When the running table holds more than `max_entries` values, the
-least frequent are pruned (the largest pruned total is kept in
+`np.bincount`.
+
+The running table is bounded: when it holds more than `max_entries` values,
+the least frequent half is pruned (the largest pruned total is kept in
 `pruned_max_df`, an upper bound on the error of any count), so memory never
-grows with the number of rows.
+grows with the number of rows. Integer keys live in a sorted numpy table that
+each chunk is merged into with `searchsorted` (about two copies of the table
+at the peak); strings are merged with an Arrow group-by every so often.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ class DocFrequencyCounter:
         self.num_classes = num_classes
         self.max_entries = max_entries
         self.pruned_max_df = 0
-        self._columns = [f"c{i}" for i in range(num_classes)]
-        self._table: pa.Table | None = None
-        self._pending: list[pa.Table] = []
+        self._values: pa.Array | np.ndarray | None = None
+        self._counts = np.zeros((0, num_classes), dtype=np.int32)  # int32: a bounded table half the size
+        self._pending: list[tuple[pa.Array, np.ndarray]] = []
         self._pending_rows = 0
 
     def update(self, values: pa.Array, rows: np.ndarray, row_class: np.ndarray | None = None) -> None:
@@ -54,40 +57,70 @@ class DocFrequencyCounter:
         local = distinct % size
         if self.num_classes > 1:
             local = local * self.num_classes + row_class[distinct // size]
-        counts = np.bincount(local, minlength=size * self.num_classes)
+        counts = np.bincount(local, minlength=size * self.num_classes).astype(np.int32)
         counts = counts.reshape(size, self.num_classes)
-        chunk = pa.table([encoded.dictionary] + [pa.array(counts[:, i]) for i in range(self.num_classes)],
-                         names=["value", *self._columns])
-        self._pending.append(chunk)
-        self._pending_rows += chunk.num_rows
-        if self._pending_rows > max(1_000_000, len(self._table or ())):
-            self._merge()
+        if pa.types.is_integer(encoded.dictionary.type):
+            self._merge_keys(np.asarray(encoded.dictionary, dtype=np.int64), counts)
+        else:
+            self._pending.append((encoded.dictionary, counts))
+            self._pending_rows += size
+            if self._pending_rows > max(1_000_000, len(self._counts)):
+                self._merge_strings()
 
-    def _merge(self) -> None:
-        parts = ([self._table] if self._table is not None else []) + self._pending
+    def _merge_keys(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        order = np.argsort(keys)
+        keys, counts = keys[order], counts[order]
+        if self._values is None:
+            table_keys = np.zeros(0, dtype=np.int64)
+        else:
+            table_keys = self._values
+        where = np.searchsorted(table_keys, keys)
+        found = where < len(table_keys)
+        found[found] = table_keys[where[found]] == keys[found]
+        self._counts[where[found]] += counts[found]
+        new = ~found
+        if new.any():
+            self._values = np.insert(table_keys, where[new], keys[new])
+            self._counts = np.insert(self._counts, where[new], counts[new], axis=0)
+        else:
+            self._values = table_keys
+        if len(self._counts) > self.max_entries:
+            self._prune()
+
+    def _merge_strings(self) -> None:
+        parts = self._pending
         self._pending, self._pending_rows = [], 0
+        if self._values is not None:
+            parts = [(self._values, self._counts), *parts]
         if not parts:
             return
-        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        if len(parts) > 1:
-            grouped = table.group_by("value").aggregate([(c, "sum") for c in self._columns])
-            table = pa.table([grouped["value"]] + [grouped[f"{c}_sum"] for c in self._columns],
-                             names=["value", *self._columns])
-        if table.num_rows > self.max_entries:
-            total = self._total(table)
-            order = np.argsort(-total, kind="stable")
-            self.pruned_max_df = max(self.pruned_max_df, int(total[order[self.max_entries // 2]]))
-            table = table.take(pa.array(np.sort(order[: self.max_entries // 2])))
-        self._table = table
+        names = [f"c{i}" for i in range(self.num_classes)]
+        tables = [pa.table([values] + [pa.array(counts[:, i]) for i in range(self.num_classes)],
+                           names=["value", *names]) for values, counts in parts]
+        table = pa.concat_tables(tables)
+        if len(tables) > 1:
+            table = table.group_by("value").aggregate([(c, "sum") for c in names])
+        self._values = table["value"].combine_chunks()
+        self._counts = np.stack([np.asarray(table[c if len(tables) == 1 else f"{c}_sum"], dtype=np.int32)
+                                 for c in names], axis=1)
+        if len(self._counts) > self.max_entries:
+            self._prune()
 
-    def _total(self, table: pa.Table) -> np.ndarray:
-        return np.sum([np.asarray(table[c], dtype=np.int64) for c in self._columns], axis=0)
+    def _prune(self) -> None:
+        total = self._counts.sum(axis=1)
+        keep = self.max_entries // 2
+        order = np.argsort(-total, kind="stable")
+        self.pruned_max_df = max(self.pruned_max_df, int(total[order[keep]]))
+        kept = np.sort(order[:keep])
+        self._values = (self._values[kept] if isinstance(self._values, np.ndarray)
+                        else self._values.take(pa.array(kept)))
+        self._counts = self._counts[kept]
 
     def result(self) -> tuple[pa.Array, np.ndarray]:
         """Return `(values, df)`: the values and an int64 [n, num_classes] array."""
-        self._merge()
-        if self._table is None:
+        if self._pending:
+            self._merge_strings()
+        if self._values is None:
             return pa.array([]), np.zeros((0, self.num_classes), dtype=np.int64)
-        values = self._table["value"].combine_chunks()
-        df = np.stack([np.asarray(self._table[c], dtype=np.int64) for c in self._columns], axis=1)
-        return values, df
+        values = self._values
+        return (pa.array(values) if isinstance(values, np.ndarray) else values), self._counts.astype(np.int64)

@@ -168,6 +168,8 @@ def load_or_prepare(spec: SourceSpec, options: PrepareOptions, cache_dir: str | 
         dataset.reused = True
         return dataset
     prepare(spec, options, directory, validation=validation, key=key, progress=progress)
+    # Hand back what Arrow's allocator kept from the passes, before training allocates.
+    pa.default_memory_pool().release_unused()
     return open_prepared(directory)
 
 
