@@ -70,10 +70,7 @@ class DocFrequencyCounter:
     def _merge_keys(self, keys: np.ndarray, counts: np.ndarray) -> None:
         order = np.argsort(keys)
         keys, counts = keys[order], counts[order]
-        if self._values is None:
-            table_keys = np.zeros(0, dtype=np.int64)
-        else:
-            table_keys = self._values
+        table_keys = np.zeros(0, dtype=np.int64) if self._values is None else self._values
         where = np.searchsorted(table_keys, keys)
         found = where < len(table_keys)
         found[found] = table_keys[where[found]] == keys[found]
