@@ -254,3 +254,13 @@ def test_real_sst2_tsv_with_quotes(datasets, read):
     assert {r["label"] for r in rows} == {"0", "1"}
     assert rows[0]["text"] == "hide new secretions from the parental units "
     assert (rows[67]["line"], rows[67]["text"]) == (69, "'s a lousy one at that ")
+
+
+def test_tsv_blank_lines_and_wrong_field_counts(tmp_path, read):
+    path = tmp_path / "a.tsv"
+    path.write_text("sentence\tlabel\nfine\t1\n\nno label column\nextra\t0\tcol\nlast\t0\n")
+    rows, acc = read(path, text=("sentence",))
+    assert [(r["text"], r["line"]) for r in rows] == [("fine", 2), ("last", 6)]
+    assert acc.skipped == {"wrong_field_count": 2}
+    assert acc.examples["wrong_field_count"] == [f"{path}:4", f"{path}:5"]
+    assert acc.notes == {"blank_lines": 1}

@@ -7,14 +7,14 @@ knows nothing of vocabularies, batches for training or models.
 | --- | --- |
 | spec | `SourceSpec` (what to read), format guessing, `parse_columns` |
 | paths | `resolve_paths`: files, globs, folders -> the files, in order |
-| streams | decompression (.gz .bz2 .xz .zst), transcoding, chunks of bytes |
+| streams | decompression (.gz .bz2 .xz .zst), transcoding, chunks, prefetch |
 | delimited | CSV and TSV, exact line numbers (fast pyarrow path + exact path) |
 | jsonl | JSON Lines |
 | parquet | Parquet |
 | lines | fastText `__label__` lines and plain text, one document per line |
 | presets | the "zhang" layout (DBPedia, Yelp, Amazon, AG News) |
 | columns | text and label columns by name or index |
-| rows | one chunk's columns -> a record batch; UTF-8 repair; skips |
+| rows | one chunk's columns -> a record batch (`Rows`); UTF-8 repair; skips |
 | accounting | `RowAccounting`: rows read, used, skipped by cause, where |
 | reader | `iter_records`: all files of a spec, in order |
 

@@ -1,9 +1,9 @@
 """Row accounting: every data row is used or skipped with a counted cause.
 
-A reader calls `RowAccounting` for every chunk it parses: `rows_read` grows by
-the data rows it saw (good or bad, never a header or a blank line),
-`rows_used` by the rows it yielded, and `skip`/`skip_lines` record each bad
-row under a cause with its location. So `rows_read == rows_used +
+For every chunk that `iter_records` yields (see `rows.Rows.account`),
+`rows_read` grows by the data rows parsed (good or bad, never a header or a
+blank line), `rows_used` by the rows yielded, and `skip`/`skip_lines` record
+each bad row under a cause with its location. So `rows_read == rows_used +
 sum(skipped.values())` always holds, and nothing disappears silently.
 
 Causes used by the readers (later layers may add their own, such as

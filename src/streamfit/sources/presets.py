@@ -38,7 +38,10 @@ def rows_with_byte(text: pa.Array, byte: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    found = np.flatnonzero(data == byte) + offsets[0]
+    hits = data == byte
+    if not hits.any():
+        return np.zeros(0, dtype=np.int64)
+    found = np.flatnonzero(hits) + offsets[0]
     return np.unique(np.searchsorted(offsets, found, side="right") - 1)
 
 
