@@ -40,15 +40,25 @@ class DocFrequencyCounter:
         self._pending_rows = 0
 
     def update(self, values: pa.Array, rows: np.ndarray, row_class: np.ndarray | None = None) -> None:
-        """Count one chunk.
+        """Count one chunk: `add(*count_chunk(...))`."""
+        self.add(*self.count_chunk(values, rows, row_class))
+
+    def count_chunk(self, values: pa.Array, rows: np.ndarray,
+                    row_class: np.ndarray | None = None) -> tuple[pa.Array, np.ndarray]:
+        """Document frequencies of one chunk, without touching the running table.
+
+        Safe to call from several threads at once; `add` the results in order.
 
         Args:
             values: one value per occurrence (token string or int64 key).
             rows: the chunk row of each occurrence (int, any order).
             row_class: class id per chunk row; None when `num_classes == 1`.
+
+        Returns:
+            `(distinct values, int32 counts [len(values), num_classes])`.
         """
         if len(values) == 0:
-            return
+            return values, np.zeros((0, self.num_classes), dtype=np.int32)
         encoded = pc.dictionary_encode(values)
         size = len(encoded.dictionary)
         pairs = rows.astype(np.int64) * size + np.asarray(encoded.indices, dtype=np.int64)
@@ -58,12 +68,17 @@ class DocFrequencyCounter:
         if self.num_classes > 1:
             local = local * self.num_classes + row_class[distinct // size]
         counts = np.bincount(local, minlength=size * self.num_classes).astype(np.int32)
-        counts = counts.reshape(size, self.num_classes)
-        if pa.types.is_integer(encoded.dictionary.type):
-            self._merge_keys(np.asarray(encoded.dictionary, dtype=np.int64), counts)
+        return encoded.dictionary, counts.reshape(size, self.num_classes)
+
+    def add(self, values: pa.Array, counts: np.ndarray) -> None:
+        """Add one chunk's `count_chunk` result to the running table."""
+        if len(values) == 0:
+            return
+        if pa.types.is_integer(values.type):
+            self._merge_keys(np.asarray(values, dtype=np.int64), counts)
         else:
-            self._pending.append((encoded.dictionary, counts))
-            self._pending_rows += size
+            self._pending.append((values, counts))
+            self._pending_rows += len(values)
             if self._pending_rows > max(1_000_000, len(self._counts)):
                 self._merge_strings()
 

@@ -42,6 +42,7 @@ from streamfit.prepare.cache import (
 )
 from streamfit.prepare.counting import DocFrequencyCounter
 from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels
+from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.split import validation_mask
 from streamfit.prepare.stats import LengthStats, samples_per_word_ratio
 from streamfit.prepare.tokenize import Tokenizer
@@ -218,21 +219,25 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
     words = DocFrequencyCounter(1)
     train_labels, validation_labels = LabelCounter(), LabelCounter()
     lengths = LengthStats()
-    row = 0
     tokens_path = work / "tokens.arrow"
+
+    def tokenize(item):  # on worker threads: no shared state is touched
+        batch, held_out = item
+        tokens = tokenizer(batch.column("text"))
+        train_tokens = tokens.filter(pa.array(~held_out)) if held_out.any() else tokens
+        counted = words.count_chunk(pc.list_flatten(train_tokens),
+                                    np.asarray(pc.list_parent_indices(train_tokens), dtype=np.int64))
+        return batch, held_out, tokens, train_tokens, counted
+
+    split = options.validation_split, options.seed
     with ipc.new_file(str(tokens_path), _TOKENS_SCHEMA) as tokens_file:
-        for batch in iter_records(spec, accounting):
-            tokens = tokenizer(batch.column("text"))
-            held_out = validation_mask(row, batch.num_rows, options.validation_split, options.seed)
-            row += batch.num_rows
-            train = ~held_out
-            train_tokens = tokens.filter(pa.array(train)) if held_out.any() else tokens
-            train_labels.update(batch.column("label").filter(pa.array(train)))
+        for batch, held_out, tokens, train_tokens, counted in ordered_map(
+                tokenize, _assign_split(iter_records(spec, accounting), *split)):
+            words.add(*counted)
+            lengths.update(train_tokens)
+            train_labels.update(batch.column("label").filter(pa.array(~held_out)))
             if held_out.any():
                 validation_labels.update(batch.column("label").filter(pa.array(held_out)))
-            lengths.update(train_tokens)
-            words.update(pc.list_flatten(train_tokens),
-                         np.asarray(pc.list_parent_indices(train_tokens), dtype=np.int64))
             tokens_file.write_batch(pa.record_batch(
                 [tokens, batch.column("label"), batch.column("source"), batch.column("line"),
                  pa.array(held_out)], schema=_TOKENS_SCHEMA))
@@ -257,21 +262,27 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
     validation_writer = None
     if options.validation_split > 0 or validation_spec is not None:
         validation_writer = SplitWriter(work / "validation.arrow")
+    n_min, n_max = options.ngram_range
+
+    def encode(batch):  # on worker threads: no shared state is touched
+        offsets, ids = vocabulary.lookup(batch.column("tokens"))
+        class_ids = labels.encode(batch.column("label"))
+        held_out = np.asarray(batch.column("validation"), dtype=bool)
+        train_rows = np.flatnonzero(~held_out)
+        t_offsets, t_ids = _select_rows(offsets, ids, train_rows)
+        t_labels = class_ids[train_rows]
+        row_of_key, keys = doc_ngram_keys(t_offsets, t_ids, n_min, n_max, len(vocabulary))
+        counted = ngrams.count_chunk(pa.array(keys), row_of_key, t_labels)
+        return batch, offsets, ids, class_ids, held_out, (t_offsets, t_ids, t_labels), counted
+
     # Plain reads, not a memory map: mapped pages once touched count towards the
     # resident set and would grow with the data.
     with pa.OSFile(str(tokens_path)) as source:
         reader = ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            batch = reader.get_batch(i)
-            offsets, ids = vocabulary.lookup(batch.column("tokens"))
-            class_ids = labels.encode(batch.column("label"))
-            held_out = np.asarray(batch.column("validation"), dtype=bool)
-            train_rows = np.flatnonzero(~held_out)
-            t_offsets, t_ids = _select_rows(offsets, ids, train_rows)
-            t_labels = class_ids[train_rows]
-            row_of_key, keys = doc_ngram_keys(t_offsets, t_ids, *options.ngram_range, len(vocabulary))
-            ngrams.update(pa.array(keys), row_of_key, t_labels)
-            train_writer.write(t_offsets, t_ids, t_labels)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        for batch, offsets, ids, class_ids, held_out, train, counted in ordered_map(encode, batches):
+            ngrams.add(*counted)
+            train_writer.write(*train)
             if held_out.any():
                 rows = np.flatnonzero(held_out)
                 held_out_accounting.rows_read += len(rows)
@@ -319,6 +330,14 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
         "options": json.loads(json.dumps(dataclasses.asdict(options))),
         "stats": stats,
     }
+
+
+def _assign_split(batches, fraction: float, seed: int):
+    """Pair each batch with its validation mask; rows are numbered in file order."""
+    row = 0
+    for batch in batches:
+        yield batch, validation_mask(row, batch.num_rows, fraction, seed)
+        row += batch.num_rows
 
 
 def _ordered(counts: dict[str, int]) -> dict[str, int]:
