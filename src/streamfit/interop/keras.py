@@ -249,13 +249,16 @@ class PulledBatches(keras.utils.PyDataset):
     Args:
         generator: an iterator of batches, looping forever.
         steps: batches per pass.
-        steps_arg: the argument name error messages give for `steps`.
+        steps_arg: the argument name that error messages give for `steps`.
+
+    Raises:
+        UserError: `steps` is not a positive integer.
     """
 
-    def __init__(self, generator: Iterator, steps: int, steps_arg: str = "validation_steps"):
+    def __init__(self, generator: Iterator, steps: int, steps_arg: str = "steps"):
         super().__init__()
         self.iterator = generator
-        self.steps = steps
+        self.steps = check_int(steps_arg, steps, 1)
         self.steps_arg = steps_arg
         self._pulled = 0
 
@@ -322,7 +325,8 @@ def _validation(validation_data: Any, validation_steps: int | None, loader: dict
     if isinstance(validation_data, BatchSet):
         return KerasBatches(validation_data, steps=validation_steps, reshuffle=False, **loader)
     if isinstance(validation_data, Iterator):
-        return PulledBatches(validation_data, _require_steps(validation_steps, "validation_steps"))
+        return PulledBatches(validation_data, _require_steps(validation_steps, "validation_steps"),
+                             "validation_steps")
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
         x, y, *weights = validation_data
         batches = ArrayBatches(x, y, batch_size=32, shuffle=False,
