@@ -74,3 +74,10 @@ def test_empty_file(tmp_path, read):
     path.write_text("\n\n")
     with pytest.raises(UserError, match="the file has no rows"):
         read(path)
+
+
+def test_null_labels_in_the_first_chunk_are_rows_not_a_missing_key(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "x", "label": null}\n')
+    rows, acc = read(path)
+    assert rows == [] and acc.skipped == {"missing_label": 1}

@@ -69,7 +69,8 @@ class _JsonLinesFile:
             count = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
             columns = self._arrow(chunk)
             if columns is not None and len(columns[self.wanted[0]]) == count:
-                lines, bad, notes = self.lines_before + 1 + np.arange(count, dtype=np.int64), [], {}
+                lines = self.lines_before + 1 + np.arange(count, dtype=np.int64)
+                bad, notes = [], {}
             else:
                 columns, lines, bad, notes = self._exact(chunk)
             if self.lines_before == 0:
@@ -155,18 +156,25 @@ class _JsonLinesFile:
         return finish_rows(texts, label, lines, self.source, bad, notes=notes)
 
     def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
-        """Fail early when a wanted key is in no object of the first chunk."""
+        """Fail early when a wanted key is in no object of the first chunk.
+
+        A key whose values are all null in the first chunk, and that the first
+        object does not have either, is taken as absent.
+        """
+        first = next((line for line in chunk.split(b"\n") if line.strip()), b"{}")
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            obj = None
+        have = list(obj) if isinstance(obj, dict) else []
         for key in self.wanted:
-            if columns[key].null_count < len(columns[key]) or len(columns[key]) == 0:
+            column = columns[key]
+            if key in have or len(column) == 0 or column.null_count < len(column):
                 continue
-            first = next((line for line in chunk.split(b"\n") if line.strip()), b"{}")
-            try:
-                have = ", ".join(repr(k) for k in json.loads(first))
-            except (ValueError, TypeError):
-                have = "none readable"
             role = "label" if key == self.label_key and key not in self.text_keys else "text"
+            names = ", ".join(repr(name) for name in have) or "no readable keys"
             raise UserError(f"{self.path}: no {role} key {key!r} in its objects; the first "
-                            f"one has {have}; pass --{role} with one of them")
+                            f"one has {names}; pass --{role} with one of them")
 
 
 def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
