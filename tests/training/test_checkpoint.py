@@ -138,6 +138,12 @@ def test_other_data_or_options_are_refused_naming_the_difference(tmp_path):
     with pytest.raises(UserError, match=r"model\.parameters\.0\.weight is \[8, 6\] in the checkpoint "
                        r"but \[4, 6\] now"):
         _fit(tmp_path, model=_model(hidden=4), resume_from=tmp_path)
+    slower = _model()
+    slower.compile(loss="sparse_categorical_crossentropy", optimizer=lambda params: torch.optim.Adam(
+        params, lr=1e-4, eps=1e-7), metrics=["accuracy"])
+    with pytest.raises(UserError, match=r"model\.optimizer_settings\.lr is 0\.001 in the checkpoint "
+                       r"but 0\.0001 now"):
+        _fit(tmp_path, model=slower, resume_from=tmp_path)
     with pytest.raises(UserError, match=r"user\.corpus is absent in the checkpoint but \"v2\" now"):
         _fit(tmp_path, resume_from=tmp_path, fingerprint={"corpus": "v2"})
 

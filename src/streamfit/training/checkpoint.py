@@ -129,6 +129,20 @@ def _source_identity(source: Any, steps: int) -> dict[str, Any]:
     return identity
 
 
+def _settings(optimizer: torch.optim.Optimizer | None) -> dict[str, Any] | None:
+    if optimizer is None:
+        return None
+    plain = (int, float, str, bool, type(None))
+    settings = {}
+    for name, value in optimizer.defaults.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, plain) or (isinstance(value, (tuple, list))
+                                        and all(isinstance(item, plain) for item in value)):
+            settings[name] = value
+    return settings
+
+
 def fingerprint_of(model: Model, source: Any, steps: int, validation: tuple[Any, int] | None,
                    class_weight: dict | None, user: dict | None) -> dict[str, Any]:
     """What a resumed run must share with the checkpointed one.
@@ -165,6 +179,9 @@ def fingerprint_of(model: Model, source: Any, steps: int, validation: tuple[Any,
             "module": type(model.module).__name__,
             "parameters": {name: list(value.shape) for name, value in model.module.state_dict().items()},
             "optimizer": type(model.optimizer).__name__ if model.optimizer is not None else None,
+            # The constructor's settings: learning rates changed by callbacks live in
+            # param_groups and come back from the checkpoint.
+            "optimizer_settings": _settings(model.optimizer),
             "loss": model.loss.name if model.loss is not None else None,
             "metrics": [metric.name for metric in model.metrics],
         },
