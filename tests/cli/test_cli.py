@@ -99,3 +99,12 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, write_corpus, capsys, 
 def test_python_dash_m_runs_the_command():
     result = subprocess.run([sys.executable, "-m", "streamfit", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_predict_keeps_rows_with_empty_text_one_prediction_per_row(trained, capsys):
+    tmp_path, _, _ = trained
+    data = tmp_path / "new.csv"
+    data.write_text('label,text\n"pos","a great film"\n"","   "\n"neg","awful and boring"\n')
+    code, out, _ = run(capsys, "predict", tmp_path / "model", data)
+    assert code == 0 and len(out.splitlines()) == 4
+    assert out.splitlines()[1].startswith('"pos"') and out.splitlines()[3].startswith('"neg"')

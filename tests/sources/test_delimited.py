@@ -121,8 +121,9 @@ def test_unlabelled_read_ignores_labels(tmp_path, read):
     path = tmp_path / "a.csv"
     path.write_text("id,text\n7,hello\n8,\n")
     rows, acc = read(path, label=None)
-    assert rows == [{"text": "hello", "label": None, "source": 0, "line": 2}]
-    assert acc.skipped == {"empty_text": 1}
+    assert rows == [{"text": "hello", "label": None, "source": 0, "line": 2},
+                    {"text": "", "label": None, "source": 0, "line": 3}]
+    assert acc.skipped == {}
 
 
 def test_several_text_columns_and_labels_stay_strings(tmp_path, read):

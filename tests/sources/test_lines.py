@@ -30,9 +30,11 @@ def test_fasttext_unlabelled_read_drops_label_words(tmp_path, read):
     path = tmp_path / "test.txt"
     path.write_text(FASTTEXT)
     rows, acc = read(path, format="fasttext", label=None)
+    # unlabelled rows are kept even when empty: one prediction per input row
     assert [r["text"] for r in rows] == ["hello world", "multi", "no label line", "empty label",
-                                         "mid text"]
+                                         "", "mid text"]
     assert {r["label"] for r in rows} == {None}
+    assert acc.skipped == {}
 
 
 def test_text_format_one_document_per_line(tmp_path, read):
@@ -40,8 +42,8 @@ def test_text_format_one_document_per_line(tmp_path, read):
     path.write_bytes(b"first doc\r\n\n  \nsecond \xff doc\nlast")
     rows, acc = read(path, label=None)
     assert [(r["text"], r["line"]) for r in rows] == [
-        ("first doc", 1), ("second \ufffd doc", 4), ("last", 5)]
-    assert acc.skipped == {"empty_text": 1}
+        ("first doc", 1), ("  ", 3), ("second \ufffd doc", 4), ("last", 5)]
+    assert acc.skipped == {}
     assert acc.notes == {"blank_lines": 1, "invalid_utf8_rows": 1}
 
 

@@ -56,6 +56,7 @@ def test_finish_rows_unlabelled_invalid_and_all_skipped():
     batch = finish_rows([pa.array([b"a\xff"], pa.binary())], None, np.array([1]), 0).account(acc)
     assert batch.column("label").null_count == 1
     assert batch.column("text").to_pylist() == ["a\ufffd"]
-    assert finish_rows([pa.array([""])], None, np.array([2]), 0).account(acc) is None
-    assert (acc.rows_read, acc.rows_used, acc.skipped) == (2, 1, {"empty_text": 1})
+    # unlabelled rows are kept even when empty (one prediction per input row)
+    assert finish_rows([pa.array([""])], None, np.array([2]), 0).account(acc).num_rows == 1
+    assert (acc.rows_read, acc.rows_used, acc.skipped) == (2, 2, {})
     assert acc.notes == {"invalid_utf8_rows": 1}

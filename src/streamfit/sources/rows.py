@@ -143,7 +143,8 @@ def finish_rows(
 
     Returns:
         The `Rows` to account for: kept rows, and skipped ones by cause
-        ("missing_label" first, then "empty_text" for rows with a label).
+        ("missing_label" first, then "empty_text" for rows with a label;
+        unlabelled rows are kept even when their text is empty).
     """
     lines = np.asarray(lines, dtype=np.int64)
     notes = dict(notes or {})
@@ -160,7 +161,9 @@ def finish_rows(
         text = transform(text)
 
     missing_label = blank(label) if label is not None else np.zeros(len(lines), dtype=bool)
-    empty_text = blank(text) & ~missing_label
+    # Unlabelled rows (prediction) are kept even when empty, so that there is one
+    # prediction per input row; a labelled row without text teaches nothing.
+    empty_text = blank(text) & ~missing_label if label is not None else missing_label
     skipped = [*bad, ("missing_label", lines[missing_label]), ("empty_text", lines[empty_text])]
     keep = ~(missing_label | empty_text)
     if not keep.all():
