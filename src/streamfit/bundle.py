@@ -83,10 +83,15 @@ class Bundle:
                 part = records.slice(start, batch_size)
                 yield part, self.predict_proba(part.column("text"), device)
 
-    def source_spec(self, paths, **overrides) -> SourceSpec:
-        """A SourceSpec for new data: the training data's options, then `overrides` (None = keep)."""
+    def source_spec(self, paths, *, labelled: bool = True, **overrides) -> SourceSpec:
+        """A SourceSpec for new data: the training data's options, then `overrides` (None = keep).
+
+        With `labelled=False` the label column is not read (prediction).
+        """
         options = dict(self.source)
         options.update({k: v for k, v in overrides.items() if v is not None})
+        if not labelled:
+            options["label"] = None
         if isinstance(options.get("text"), list):
             options["text"] = tuple(options["text"])
         return SourceSpec(paths=tuple(paths), **options)

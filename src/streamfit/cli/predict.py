@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not args.output.endswith((".csv", ".jsonl")):
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")
     bundle = load_bundle(args.bundle)
-    spec = bundle.source_spec(args.data, **bundle_overrides(args, label=False), label=None)
+    spec = bundle.source_spec(args.data, labelled=False, **bundle_overrides(args, label=False))
     accounting = RowAccounting(strict=spec.strict)
     jsonl = bool(args.output and args.output.endswith(".jsonl"))
     names = pa.array(bundle.labels.names, pa.string())
