@@ -45,7 +45,6 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -431,11 +430,9 @@ class Checkpointer:
             self._position = (resumed.epoch, resumed.step, resumed.meta["epoch_begun"])
         self._last_write = time.monotonic()
 
-    @contextlib.contextmanager
-    def catching_interrupts(self) -> Iterator[None]:
+    def catching_interrupts(self) -> contextlib.AbstractContextManager:
         """While inside, the first Ctrl-C only asks the loop to stop after a whole step."""
-        with self._interrupts:
-            yield
+        return self._interrupts
 
     @property
     def interrupt_requested(self) -> bool:
