@@ -217,7 +217,12 @@ def scan_classes(path: str, args: argparse.Namespace) -> list[str]:
     seen: set[str] = set()
     for _, labels in iter_batches(path, args):
         seen.update(pc.unique(labels).to_pylist())
-    return sorted(seen, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
+    return sorted_labels(seen)
+
+
+def sorted_labels(labels: set[str]) -> list[str]:
+    """Labels in a stable order: numeric labels by value ("2" before "10"), others by text."""
+    return sorted(labels, key=lambda s: (0, len(s), s) if s.isdigit() else (1, 0, s))
 
 
 def report(y_true: np.ndarray, y_pred: np.ndarray, train_rows: int, **extra: object) -> None:
