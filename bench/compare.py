@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import statistics
@@ -205,11 +206,13 @@ def streamfit_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "streamfit"]
 
 
-def run_streamfit(train: Path, test: Path, ds: Dataset, env: dict, timeout_s: float) -> Measure:
+def run_streamfit(
+    train: Path, test: Path, ds: Dataset, env: dict, timeout_s: float, extra_args: list[str]
+) -> Measure:
     """``streamfit train`` then ``streamfit evaluate --json``, measured as one run.
 
     Each run gets a fresh ``--cache`` so that preparing the data is timed
-    every time, as on a user's first run.
+    every time, as on a user's first run. ``extra_args`` go to ``train``.
     """
     sf = streamfit_command()
     with tempfile.TemporaryDirectory(prefix="streamfit-bench-") as tmp:
@@ -230,6 +233,7 @@ def run_streamfit(train: Path, test: Path, ds: Dataset, env: dict, timeout_s: fl
             "0",
             "--verbose",
             "0",
+            *extra_args,
         ]
         first = measure(train_cmd, env, timeout_s)
         if first.returncode != 0:
@@ -355,6 +359,11 @@ def main(argv: list[str] | None = None) -> None:
         default=BENCH / "runs" / "cache",
         help="where generated corpora (imdb10x) are kept between invocations",
     )
+    parser.add_argument(
+        "--streamfit-args",
+        default="",
+        help="extra arguments for `streamfit train`, e.g. '--model mlp' (default: none)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per subprocess")
     args = parser.parse_args(argv)
 
@@ -388,7 +397,9 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 if system == "streamfit":
-                    m = run_streamfit(train, test, ds, env, args.timeout)
+                    m = run_streamfit(
+                        train, test, ds, env, args.timeout, shlex.split(args.streamfit_args)
+                    )
                 else:
                     m = run_peer(system, train, test, ds, env, args.timeout)
                 result = parse_result(m.stdout) if m.returncode == 0 else None
