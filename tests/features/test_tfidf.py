@@ -139,6 +139,8 @@ def test_transform_values_match_reference(sublinear):
     expected = reference_tfidf(rows, counts, tfidf.keys_.tolist(), sublinear)
     assert np.allclose(x.toarray(), expected, atol=1e-6)
     assert x[0].nnz == 0 and x[1].nnz == 0  # empty row, row of pad/OOV only
+    empty = tfidf.transform(np.zeros(3, np.int64), np.zeros(0, np.int32))
+    assert empty.shape == (2, 20) and empty.nnz == 0
 
 
 def test_transform_without_norm_gives_tf_times_idf():

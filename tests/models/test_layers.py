@@ -33,3 +33,11 @@ def test_sparse_dropout_drops_values_and_scales_the_rest():
     dropped = sparse_dropout(x, 0.5, training=True).values()
     assert set(dropped.unique().tolist()) == {0.0, 2.0}
     assert sparse_dropout(x, 0.5, training=False) is x
+
+
+def test_sparse_linear_on_a_batch_of_empty_rows_gives_the_bias():
+    layer = SparseLinear(NUM_FEATURES, 3)
+    with torch.no_grad():
+        layer.bias.copy_(torch.tensor([1.0, 2.0, 3.0]))
+    out = layer(torch.zeros(2, NUM_FEATURES).to_sparse_csr())
+    assert out.tolist() == [[1.0, 2.0, 3.0]] * 2
