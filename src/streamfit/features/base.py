@@ -76,3 +76,24 @@ def _json_ready(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def count_cells(rows: np.ndarray, columns: np.ndarray, n_rows: int,
+                num_columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Count repeated (row, column) pairs into the parts of a CSR matrix.
+
+    Args:
+        rows: int64 row of each occurrence.
+        columns: int64 column of each occurrence, in `[0, num_columns)`.
+        n_rows: rows of the matrix (rows without occurrences stay empty).
+        num_columns: columns of the matrix.
+
+    Returns:
+        `(row, column, count, indptr)`: one entry per distinct pair, sorted by
+        row then column, and the CSR row pointer (int64, `n_rows + 1`).
+    """
+    cell, count = np.unique(rows * num_columns + columns, return_counts=True)
+    row = cell // num_columns
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
+    return row, cell - row * num_columns, count, indptr

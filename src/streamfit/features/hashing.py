@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse
 
 from streamfit.errors import UserError
-from streamfit.features.base import FeatureExtractor
+from streamfit.features.base import FeatureExtractor, count_cells
 from streamfit.features.ngrams import check_ngram_range, doc_ngram_keys
 
 WEIGHTINGS = ("mean", "count")
@@ -144,13 +144,9 @@ class HashedNgrams(FeatureExtractor):
         n_rows = len(offsets) - 1
         num_features = self.num_features
         rows, keys = doc_ngram_keys(offsets, ids, *self.ngram_range, self.vocab_size_)
-        cell, counts = np.unique(rows * num_features + self.columns(keys), return_counts=True)
-        row = cell // num_features
+        row, col, counts, indptr = count_cells(rows, self.columns(keys), n_rows, num_features)
         data = counts.astype(np.float32)
         if self.weighting == "mean":
             data /= np.bincount(rows, minlength=n_rows).astype(np.float32)[row]
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
-        return scipy.sparse.csr_matrix(
-            (data, (cell - row * num_features).astype(np.int32), indptr),
-            shape=(n_rows, num_features))
+        return scipy.sparse.csr_matrix((data, col.astype(np.int32), indptr),
+                                       shape=(n_rows, num_features))

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse
 
 from streamfit.errors import UserError
-from streamfit.features.base import FeatureExtractor
+from streamfit.features.base import FeatureExtractor, count_cells
 from streamfit.features.ngrams import (
     KeyIndex,
     NgramCounts,
@@ -202,9 +202,7 @@ class NgramTfidf(FeatureExtractor):
         rows, keys = doc_ngram_keys(offsets, ids, *self.ngram_range, self.vocab_size_)
         col = self._key_index().lookup(keys)
         hit = np.flatnonzero(col >= 0)  # index arrays: boolean masks are slower here
-        cell, tf = np.unique(rows[hit] * num_features + col[hit], return_counts=True)
-        row = cell // num_features
-        col = cell - row * num_features
+        row, col, tf, indptr = count_cells(rows[hit], col[hit], n_rows, num_features)
         tf = tf.astype(np.float64)
         if self.sublinear_tf:
             tf = 1.0 + np.log(tf)
@@ -212,8 +210,6 @@ class NgramTfidf(FeatureExtractor):
         if self.norm == "l2":
             norms = np.sqrt(np.bincount(row, weights=data * data, minlength=n_rows))
             data /= norms[row]
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
         return scipy.sparse.csr_matrix(
             (data.astype(np.float32), col.astype(np.int32), indptr),
             shape=(n_rows, num_features))

@@ -30,6 +30,12 @@ def output_units(num_classes: int) -> int:
     return 1 if num_classes == 2 else num_classes
 
 
+def check_dropout(dropout: float) -> None:
+    """Raise a `UserError` unless `0 <= dropout < 1`."""
+    if not 0.0 <= dropout < 1.0:
+        raise UserError(f"dropout={dropout} must be in [0, 1), e.g. 0.2")
+
+
 def glorot_uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> torch.Tensor:
     """Keras' default `glorot_uniform`: U(-a, a) with `a = sqrt(6 / (fan_in + fan_out))`."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from streamfit.errors import UserError
-from streamfit.models.layers import SparseLinear, dense, output_units, sparse_dropout
+from streamfit.models.layers import SparseLinear, check_dropout, dense, output_units, sparse_dropout
 
 
 class NgramMLP(nn.Module):
@@ -51,8 +51,7 @@ class NgramMLP(nn.Module):
         super().__init__()
         if layers < 1:
             raise UserError(f"layers={layers} must be at least 1 (the output layer)")
-        if not 0.0 <= dropout < 1.0:
-            raise UserError(f"dropout={dropout} must be in [0, 1)")
+        check_dropout(dropout)
         self.num_features = num_features
         self.num_classes = num_classes
         self.layers = layers

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from streamfit.errors import UserError
-from streamfit.models.layers import dense, glorot_uniform_, output_units
+from streamfit.models.layers import check_dropout, dense, glorot_uniform_, output_units
 
 _UNIFORM = 0.05
 """Keras' `random_uniform` initialiser range."""
@@ -83,8 +83,7 @@ class SepCNN(nn.Module):
         super().__init__()
         if blocks < 1:
             raise UserError(f"blocks={blocks} must be at least 1")
-        if not 0.0 <= dropout < 1.0:
-            raise UserError(f"dropout={dropout} must be in [0, 1)")
+        check_dropout(dropout)
         self.num_words = num_words
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
