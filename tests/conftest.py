@@ -45,7 +45,7 @@ def shared_dataset(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_corpus():
     """`write_corpus(path, rows, seed=0, labels=("neg", "pos"))` writes a learnable CSV."""
     return make_corpus

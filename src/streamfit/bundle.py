@@ -102,9 +102,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
                 labels: LabelMap, source: dict, info: dict) -> Path:
     """Write a bundle to `directory`, atomically replacing what is there."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    if directory.exists() and not (directory / "bundle.json").exists() and any(directory.iterdir()):
-        raise UserError(f"{directory}: exists and is not a streamfit bundle; choose an empty or new --output")
+    check_output_dir(directory)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         with ipc.new_file(str(work / "vocabulary.arrow"), vocabulary.to_table().schema) as f:
@@ -121,6 +119,8 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             "model": {"name": model_name, "config": module.get_config()},
             "info": info,
         })
+        if (directory / "checkpoints").is_dir():  # the run's checkpoints stay with its bundle
+            os.replace(directory / "checkpoints", work / "checkpoints")
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
@@ -132,6 +132,27 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return directory
+
+
+def check_output_dir(directory: Path) -> None:
+    """Fail early, with the fix, when a bundle cannot be written to `directory`.
+
+    The directory may be new, empty, a bundle (it is replaced) or hold only a
+    run's `checkpoints`; anything else is the user's and is not overwritten.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--output {directory}: is a file; give a directory for the bundle")
+    if directory.is_dir() and not (directory / "bundle.json").exists():
+        foreign = sorted(p.name for p in directory.iterdir() if p.name != "checkpoints")
+        if foreign:
+            raise UserError(f"--output {directory}: exists and is not a streamfit bundle (it holds "
+                            f"{foreign[0]!r}); choose an empty or new directory")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory.parent).close()
+    except OSError as e:
+        raise UserError(f"--output {directory}: cannot write there ({e.strerror}); "
+                        "choose a writable directory") from None
 
 
 def extractor_name_of(extractor: FeatureExtractor) -> str:

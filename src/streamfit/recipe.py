@@ -7,16 +7,19 @@ is a thin shell over `train_text_classifier`.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from streamfit.batches.prepared import PreparedBatches
-from streamfit.bundle import save_bundle
+from streamfit.bundle import check_output_dir, save_bundle
 from streamfit.errors import UserError
 from streamfit.features import HashedNgrams, NgramTfidf, Sequences
 from streamfit.models import build_model, choose_model
@@ -54,6 +57,12 @@ class TrainConfig:
             here: 2 threads made an IMDB epoch 6x slower on a busy 2-core machine),
             so the other cores produce batches; torch's default for sepcnn.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        checkpoint_every_steps: also checkpoint every N steps (there is always one
+            at each epoch end, in `output/checkpoints`).
+        checkpoint_every_minutes: also checkpoint every N minutes.
+        keep_checkpoints: how many of the newest checkpoints to keep.
+        resume: continue from the newest checkpoint in `output/checkpoints`
+            (start afresh when there is none); without it old checkpoints are removed.
     """
 
     output: str
@@ -75,7 +84,10 @@ class TrainConfig:
     workers: int = 2
     threads: int | None = None
     verbose: int = 2
-    extra: dict = field(default_factory=dict)
+    checkpoint_every_steps: int | None = None
+    checkpoint_every_minutes: float | None = None
+    keep_checkpoints: int = 3
+    resume: bool = False
 
 
 @dataclass
@@ -134,8 +146,7 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
     if config.class_weight not in (None, "balanced"):
         raise UserError(f"--class-weight {config.class_weight!r} is unknown; use 'balanced'")
     output = Path(config.output)
-    if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output}: is a file; give a directory for the bundle")
+    check_output_dir(output)  # before hours of training, not after
     started = time.perf_counter()
     options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
                              validation_split=0.0 if validation else config.validation_split)
@@ -168,12 +179,20 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
     if config.verbose:
         log(f"train: model {model_name}, {extractor.num_features} features, "
             f"{len(dataset.labels)} classes, {len(train)} steps per epoch")
+    checkpoints = output / "checkpoints"
+    if not config.resume:
+        shutil.rmtree(checkpoints, ignore_errors=True)
     threads = config.threads or (torch.get_num_threads() if model_name == "sepcnn" else 1)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        history = model.fit(train, epochs=config.epochs, validation_data=val, callbacks=callbacks,
-                            class_weight=class_weight, verbose=config.verbose, workers=config.workers)
+        history = model.fit(
+            train, epochs=config.epochs, validation_data=val, callbacks=callbacks,
+            class_weight=class_weight, verbose=config.verbose, workers=config.workers,
+            checkpoint_dir=checkpoints, checkpoint_every_steps=config.checkpoint_every_steps,
+            checkpoint_every_minutes=config.checkpoint_every_minutes,
+            keep_checkpoints=config.keep_checkpoints, resume_from=checkpoints if config.resume else None,
+            fingerprint=_fingerprint(dataset, config, model_name))
     finally:
         torch.set_num_threads(previous_threads)
     trained = time.perf_counter()
@@ -191,6 +210,16 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
                "total": done - started}
     return TrainResult(bundle=output, dataset=dataset, history=history.history, model_name=model_name,
                        seconds=seconds)
+
+
+def _fingerprint(dataset: PreparedDataset, config: TrainConfig, model_name: str) -> dict:
+    """What a checkpoint must agree on to be resumed: the data and the recipe's options."""
+    options = dataclasses.asdict(config)
+    for name in ("output", "cache", "device", "workers", "verbose", "epochs", "resume",
+                 "checkpoint_every_steps", "checkpoint_every_minutes", "keep_checkpoints"):
+        options.pop(name)
+    options["model"] = model_name
+    return {"data": dataset.manifest["key"], "options": json.loads(json.dumps(options))}
 
 
 def spec_options(spec: SourceSpec) -> dict:

@@ -11,6 +11,7 @@ import sys
 
 from streamfit.cli import evaluate, inspect, predict, prepare, train
 from streamfit.errors import UserError
+from streamfit.training import TrainingInterrupted
 
 COMMANDS = (train, evaluate, predict, prepare, inspect)
 
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
+    except TrainingInterrupted as e:
+        print(f"streamfit: {e}", file=sys.stderr)
+        return 130
     except UserError as e:
         print(f"streamfit: error: {e}", file=sys.stderr)
         return 2

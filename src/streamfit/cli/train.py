@@ -40,6 +40,14 @@ def add_parser(subparsers) -> None:
                         help="threads producing batches ahead of training (default: 2)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: 1 for mlp and fasttext, torch's own for sepcnn)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in DIR/checkpoints (start when there is none)")
+    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                        help="checkpoint every N steps (there is always one at each epoch end)")
+    parser.add_argument("--checkpoint-every-minutes", type=float, default=None, metavar="M",
+                        help="checkpoint every M minutes")
+    parser.add_argument("--keep-checkpoints", type=int, default=3, metavar="K",
+                        help="keep the newest K checkpoints (default: 3)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                         help="0 silent, 1 progress bar, 2 one line per epoch (default: 2)")
     parser.set_defaults(run=run)
@@ -61,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         ngram_range=(1, args.ngrams), units=args.units, layers=args.layers, dropout=args.dropout,
         seed=args.seed, cache=args.cache, validation_split=args.validation_split,
         class_weight=args.class_weight, device=args.device, workers=args.workers, threads=args.threads,
-        verbose=args.verbose)
+        verbose=args.verbose, resume=args.resume, checkpoint_every_steps=args.checkpoint_every,
+        checkpoint_every_minutes=args.checkpoint_every_minutes, keep_checkpoints=args.keep_checkpoints)
     log = print if args.verbose else (lambda line: None)
     result = train_text_classifier(spec, config, validation=validation, log=log)
     accounting = result.dataset.manifest["accounting"]
