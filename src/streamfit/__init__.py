@@ -35,6 +35,15 @@ from streamfit.training import Callback, History, Model, callbacks, load_model, 
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # `streamfit.keras` without importing keras (an optional extra) at `import streamfit`.
+    if name == "keras":
+        import importlib
+
+        return importlib.import_module("streamfit.keras")
+    raise AttributeError(f"module 'streamfit' has no attribute {name!r}")
+
 __all__ = [
     "ArrayBatches", "BatchSet", "Callback", "DataError", "History", "LineBatches", "Model",
     "RandomBatches", "UserError", "callbacks", "load_model", "register_module",
