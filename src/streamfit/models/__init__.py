@@ -23,14 +23,17 @@ from torch import nn
 from streamfit.errors import UserError
 from streamfit.models.fasttext import FastTextModel
 from streamfit.models.mlp import NgramMLP
-from streamfit.models.select import choose_model
+from streamfit.models.select import auto_model, choose_model
 from streamfit.models.sepcnn import SepCNN
+from streamfit.training.registry import register_module
 
 MODELS: dict[str, type[nn.Module]] = {
     "mlp": NgramMLP,
     "sepcnn": SepCNN,
     "fasttext": FastTextModel,
 }
+for _cls in MODELS.values():  # so streamfit.load_model rebuilds them without module=
+    register_module(_cls)
 
 
 def build_model(name: str, **config: Any) -> nn.Module:
@@ -50,4 +53,4 @@ def build_model(name: str, **config: Any) -> nn.Module:
     return cls(**config)
 
 
-__all__ = ["MODELS", "FastTextModel", "NgramMLP", "SepCNN", "build_model", "choose_model"]
+__all__ = ["MODELS", "FastTextModel", "NgramMLP", "SepCNN", "auto_model", "build_model", "choose_model"]

@@ -34,3 +34,16 @@ def choose_model(samples: int, median_words_per_sample: float) -> str:
     if median_words_per_sample <= 0:
         return "mlp"
     return "mlp" if samples / median_words_per_sample < SAMPLES_PER_WORD_THRESHOLD else "sepcnn"
+
+
+def auto_model(samples: int, median_words_per_sample: float, on_gpu: bool) -> str:
+    """What `--model auto` trains: the guide's rule where it was measured to pay.
+
+    On a GPU, the guide's rule (`choose_model`). On CPU, always the n-gram MLP:
+    measured here on SST-2 (ratio 11,225, where the guide picks the sepCNN),
+    the MLP reached 0.818 dev accuracy after one epoch and the sepCNN 0.697
+    after one epoch taking ten times as long, on 2 cores. The guide measured its
+    rule on GPUs, where convolutions are cheap; on CPUs they are not.
+    """
+    choice = choose_model(samples, median_words_per_sample)
+    return choice if on_gpu else "mlp"
