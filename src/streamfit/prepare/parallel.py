@@ -15,7 +15,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, ahead: int = 2) -> Iterator[R]:
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, ahead: int = 1) -> Iterator[R]:
     """Yield `fn(item)` for each item, in order, computed by `workers` threads.
 
     Items are drawn from `items` in the calling thread (so the iterator needs

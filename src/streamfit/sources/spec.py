@@ -51,7 +51,8 @@ class SourceSpec:
             `text` is not the default ("text",). Escaped line breaks in the
             text are turned into real ones (see `presets`).
         strict: raise `DataError` on the first bad row instead of skipping it.
-        block_size: bytes read per chunk; memory holds about two chunks plus
+        block_size: bytes read per chunk (1 MiB: on IMDB, 4 MiB chunks raised the
+            prepare peak by about 100 MB for no measurable speed); memory holds about two chunks plus
             the longest row.
 
     Raises:
@@ -67,7 +68,7 @@ class SourceSpec:
     encoding: str = "utf-8"
     preset: str | None = None
     strict: bool = False
-    block_size: int = 1 << 22
+    block_size: int = 1 << 20
 
     def __post_init__(self):
         # Frozen, so normalise in place the two arguments callers most often
