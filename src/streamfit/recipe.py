@@ -3,12 +3,17 @@
 prepare (cached) -> features fitted on the training counts -> the chosen
 model -> `Model.fit` over prepared batch sets -> a bundle. `streamfit train`
 is a thin shell over `train_text_classifier`.
+
+Under torchrun every rank runs the recipe (see `streamfit.distributed`):
+rank 0 prepares the data and writes the bundle, each rank trains on its
+share of every global batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -18,16 +23,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamfit import distributed
 from streamfit.batches.prepared import PreparedBatches
 from streamfit.bundle import check_output_dir, save_bundle
 from streamfit.errors import UserError
 from streamfit.features import HashedNgrams, NgramTfidf, Sequences
-from streamfit.models import build_model, choose_model
-from streamfit.prepare.pipeline import PreparedDataset, PrepareOptions, load_or_prepare
+from streamfit.models import auto_model, build_model
+from streamfit.prepare.pipeline import (
+    PreparedDataset,
+    PrepareOptions,
+    load_or_prepare,
+    open_prepared,
+)
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.sources import SourceSpec
 from streamfit.training import Model
 from streamfit.training.callbacks import EarlyStopping
+from streamfit.training.tensors import resolve_device
 
 MODEL_CHOICES = ("auto", "mlp", "sepcnn", "fasttext")
 
@@ -40,7 +52,8 @@ class TrainConfig:
         output: the bundle directory to write.
         model: "auto" (the guide's rule, see `choose_model`), "mlp", "sepcnn" or "fasttext".
         epochs: the most epochs; early stopping ends sooner when there is validation data.
-        batch_size: rows per batch.
+        batch_size: rows per batch: the global batch when several processes
+            train together, each taking `batch_size / world_size` rows of it.
         learning_rate: Adam's learning rate.
         patience: early stopping patience on validation loss.
         top_k: n-gram features kept (mlp).
@@ -99,12 +112,13 @@ class TrainResult:
     seconds: dict
 
 
-def resolve_model_name(name: str, dataset: PreparedDataset) -> str:
+def resolve_model_name(name: str, dataset: PreparedDataset, device: str = "auto") -> str:
     if name not in MODEL_CHOICES:
         raise UserError(f"--model {name!r} is unknown; use one of {', '.join(MODEL_CHOICES)}")
     if name != "auto":
         return name
-    return choose_model(dataset.stats["train_rows"], dataset.stats["median_words_per_sample"])
+    return auto_model(dataset.stats["train_rows"], dataset.stats["median_words_per_sample"],
+                      on_gpu=resolve_device(device).type == "cuda")
 
 
 def _extractor_and_model(name: str, dataset: PreparedDataset, config: TrainConfig):
@@ -114,7 +128,9 @@ def _extractor_and_model(name: str, dataset: PreparedDataset, config: TrainConfi
         module = build_model("mlp", num_features=extractor.num_features, num_classes=num_classes,
                              layers=config.layers, units=config.units, dropout=config.dropout)
     elif name == "fasttext":
-        extractor = HashedNgrams(ngram_range=config.ngram_range).fit(len(dataset.vocabulary))
+        # 2**18 buckets: with the extractor's default 2**21 and dense Adam, an SST-2
+        # epoch took minutes and 1.1 GB here; 2**18 cost IMDB under 0.01 accuracy.
+        extractor = HashedNgrams(ngram_range=config.ngram_range, num_buckets=2**18).fit(len(dataset.vocabulary))
         module = build_model("fasttext", num_features=extractor.num_features, num_classes=num_classes)
     else:
         extractor = Sequences().fit(dataset.stats["max_words_per_sample"])
@@ -140,36 +156,90 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
             of the training rows is held out (0 for none: no early stopping).
         log: where progress lines go.
 
+    Under torchrun (several ranks) every rank calls this with the same
+    arguments: rank 0 prepares the data while the others wait, then they open
+    its cache; every rank trains on its share of each batch; only rank 0 logs
+    and writes checkpoints and the bundle, and every rank returns the same
+    history.
+
     Returns:
         The bundle path, the prepared dataset, the history and timings.
+
+    Raises:
+        UserError: bad options, data or output directory (see `streamfit.errors`);
+            a batch size that the ranks cannot share evenly.
     """
+    with distributed.process_group(config.device):
+        return _train(spec, config, validation, log)
+
+
+def _prepare_once(work: Callable[[], PreparedDataset]) -> PreparedDataset:
+    """Rank 0 runs `work` (prepare or reuse the data); the others then open the same cache."""
+    shared = distributed.on_main_rank(work, share=lambda dataset: (
+        str(dataset.directory), dataset.manifest["key"], dataset.reused))
+    if distributed.is_main():
+        return shared
+    directory, key, reused = shared
+    rank = distributed.rank()
+    try:
+        dataset = open_prepared(directory)
+    except UserError:
+        raise UserError(
+            f"rank {rank} finds no prepared dataset in {directory}, where rank 0 prepared it; put "
+            "--cache on a filesystem every machine shares, or run `streamfit prepare` with the same "
+            "--cache on every machine first") from None
+    if dataset.manifest["key"] != key:
+        raise UserError(
+            f"rank {rank}: the prepared dataset in {directory} was made from other files or options "
+            "than rank 0's; give every machine the same files (same paths, sizes and modification "
+            "times: copy with rsync -a) or share --cache between machines")
+    dataset.reused = reused
+    return dataset
+
+
+def _train(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None,
+           log: Callable[[str], None]) -> TrainResult:
     if config.class_weight not in (None, "balanced"):
         raise UserError(f"--class-weight {config.class_weight!r} is unknown; use 'balanced'")
+    world, rank = distributed.world_size(), distributed.rank()
+    if config.batch_size % world:
+        raise UserError(
+            f"--batch-size {config.batch_size} is the global batch, split between {world} processes; "
+            f"use a multiple of {world}, e.g. {config.batch_size // world * world or world}")
+    if not distributed.is_main():
+        log = _silent
     output = Path(config.output)
-    check_output_dir(output)  # before hours of training, not after
     started = time.perf_counter()
     options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
                              validation_split=0.0 if validation else config.validation_split)
-    dataset = load_or_prepare(spec, options, config.cache, validation=validation,
-                              progress=lambda what: log(f"prepare: {what}") if config.verbose else None)
+
+    def prepare() -> PreparedDataset:
+        check_output_dir(output)  # before hours of training, not after
+        return load_or_prepare(spec, options, config.cache, validation=validation,
+                               progress=lambda what: log(f"prepare: {what}") if config.verbose else None)
+
+    dataset = _prepare_once(prepare)
     prepared = time.perf_counter()
     if config.verbose:
         log(f"prepare: {'reused' if dataset.reused else 'built'} {dataset.directory} "
             f"({dataset.stats['train_rows']} training rows, {dataset.stats['validation_rows']} validation)")
-    model_name = resolve_model_name(config.model, dataset)
+    model_name = resolve_model_name(config.model, dataset, config.device)
     torch.manual_seed(config.seed)  # the initial weights, so the same seed gives the same model
     extractor, module = _extractor_and_model(model_name, dataset, config)
     binary = len(dataset.labels) == 2
     model = Model(module, loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                   optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate,
                                                             fused=True),
-                  metrics=["accuracy"], device=config.device, seed=config.seed)
-    train = PreparedBatches(dataset.train, extractor.transform, config.batch_size, seed=config.seed)
+                  metrics=["accuracy"], device=distributed.device_for(config.device), seed=config.seed)
+    train = PreparedBatches(dataset.train, extractor.transform, config.batch_size // world,
+                            seed=config.seed, rank=rank, world_size=world)
     val = None
     callbacks = []
     if dataset.validation is not None and len(dataset.validation):
-        val = PreparedBatches(dataset.validation, extractor.transform, max(config.batch_size, 512),
-                              shuffle=False)
+        # At least 512 rows, a multiple of the batch size so that ranks share it evenly.
+        val_batch = config.batch_size * math.ceil(512 / config.batch_size)
+        val = PreparedBatches(dataset.validation, extractor.transform, val_batch // world,
+                              shuffle=False, rank=rank, world_size=world)
         callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience,
                                        restore_best_weights=True))
     class_weight = None
@@ -178,9 +248,10 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         class_weight = balanced_class_weight(counts)
     if config.verbose:
         log(f"train: model {model_name}, {extractor.num_features} features, "
-            f"{len(dataset.labels)} classes, {len(train)} steps per epoch")
+            f"{len(dataset.labels)} classes, {len(train)} steps per epoch"
+            + (f" on {world} processes of {config.batch_size // world} rows" if world > 1 else ""))
     checkpoints = output / "checkpoints"
-    if not config.resume:
+    if not config.resume and distributed.is_main():
         shutil.rmtree(checkpoints, ignore_errors=True)
     threads = config.threads or (torch.get_num_threads() if model_name == "sepcnn" else 1)
     previous_threads = torch.get_num_threads()
@@ -202,14 +273,19 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
             "prepare_reused": dataset.reused,
             "history": history.history, "data_wait": history.data_wait,
             "accounting": dataset.manifest["accounting"]}
-    save_bundle(output, tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
-                vocabulary=dataset.vocabulary, extractor=extractor, module=model.module.cpu(),
-                model_name=model_name, labels=dataset.labels, source=source, info=info)
+    distributed.on_main_rank(lambda: save_bundle(
+        output, tokenizer=Tokenizer(**dataset.manifest["tokenizer"]), vocabulary=dataset.vocabulary,
+        extractor=extractor, module=model.module.cpu(), model_name=model_name, labels=dataset.labels,
+        source=source, info=info))
     done = time.perf_counter()
     seconds = {"prepare": prepared - started, "train": trained - prepared, "save": done - trained,
                "total": done - started}
     return TrainResult(bundle=output, dataset=dataset, history=history.history, model_name=model_name,
                        seconds=seconds)
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _fingerprint(dataset: PreparedDataset, config: TrainConfig, model_name: str) -> dict:

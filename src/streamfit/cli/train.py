@@ -1,12 +1,21 @@
-"""`streamfit train`: raw files to a bundle with the guide's n-gram MLP."""
+"""`streamfit train`: raw files to a bundle with the guide's n-gram MLP.
+
+`--nproc N` trains with N processes on this machine: the command relaunches
+itself under torch's launcher (as `torchrun --nproc-per-node N -m streamfit
+train ...` would) and returns the first failing rank's exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
+from streamfit import distributed
 from streamfit.cli.args import add_source_arguments, source_spec
 from streamfit.errors import UserError
 from streamfit.recipe import MODEL_CHOICES, TrainConfig, train_text_classifier
+from streamfit.training import TrainingInterrupted
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +31,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", choices=MODEL_CHOICES, default="auto",
                         help="auto picks by the guide's samples/words-per-sample rule (default)")
     parser.add_argument("--epochs", type=int, default=10, help="most epochs (default: 10)")
-    parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default: 128)")
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="rows per batch, over all processes (default: 128)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: 1e-3)")
     parser.add_argument("--patience", type=int, default=2, help="early stopping patience (default: 2)")
     parser.add_argument("--top-k", type=int, default=20000, help="n-gram features kept (default: 20000)")
@@ -40,6 +50,9 @@ def add_parser(subparsers) -> None:
                         help="threads producing batches ahead of training (default: 2)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: 1 for mlp and fasttext, torch's own for sepcnn)")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train with N processes on this machine (DistributedDataParallel: each "
+                             "takes --batch-size / N rows of every batch; default: 1)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in DIR/checkpoints (start when there is none)")
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
@@ -54,11 +67,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("epochs", "batch_size", "top_k", "ngrams", "units", "layers", "workers"):
+    for name in ("epochs", "batch_size", "top_k", "ngrams", "units", "layers", "workers", "nproc"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
+    if args.nproc > 1 and not distributed.launched():
+        if args.batch_size % args.nproc:
+            raise UserError(f"--batch-size {args.batch_size} is split between --nproc {args.nproc} "
+                            f"processes; use a multiple of {args.nproc}")
+        return distributed.launch(args.nproc, _command_line(args))
+    if args.nproc > 1 and args.nproc != int(os.environ.get("LOCAL_WORLD_SIZE", args.nproc)):
+        raise UserError(f"--nproc {args.nproc} under torchrun, which started "
+                        f"{os.environ['LOCAL_WORLD_SIZE']} processes here; drop --nproc")
     spec = source_spec(args)
     validation = None
     if args.validation:
@@ -72,15 +93,40 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose, resume=args.resume, checkpoint_every_steps=args.checkpoint_every,
         checkpoint_every_minutes=args.checkpoint_every_minutes, keep_checkpoints=args.keep_checkpoints)
     log = print if args.verbose else (lambda line: None)
-    result = train_text_classifier(spec, config, validation=validation, log=log)
+    try:
+        result = train_text_classifier(spec, config, validation=validation, log=log)
+    except (distributed.RankZeroFailed, TrainingInterrupted) as error:
+        if distributed.is_main():
+            raise
+        # Rank 0 reports it; one message, not one per rank.
+        return 130 if isinstance(error, TrainingInterrupted) else 2
     accounting = result.dataset.manifest["accounting"]
-    if args.verbose:
+    if args.verbose and distributed.is_main():
         print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"
               + _skipped(accounting))
         s = result.seconds
         print(f"saved {result.bundle} ({result.model_name}; prepare {s['prepare']:.1f}s, "
               f"train {s['train']:.1f}s, total {s['total']:.1f}s)")
     return 0
+
+
+def _command_line(args: argparse.Namespace) -> list[str]:
+    """The command line as typed (each rank runs it again; under the launcher `--nproc` is moot).
+
+    Raises:
+        UserError: `run` was called with arguments other than the command line's.
+    """
+    from streamfit.cli.main import build_parser
+
+    argv = sys.argv[1:]
+    try:
+        typed = vars(build_parser().parse_args(argv))
+    except SystemExit:
+        typed = {}
+    if typed != vars(args):
+        raise UserError("--nproc relaunches the command line, which is not this one; run "
+                        "`streamfit train ... --nproc N` from a shell, or torchrun")
+    return argv
 
 
 def _skipped(accounting: dict) -> str:

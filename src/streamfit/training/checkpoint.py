@@ -31,6 +31,12 @@ seeded from (seed, epoch, step), so with the restored weights, optimizer
 state, running sums and callback state the resumed run computes the same
 values as the run that was interrupted, bit for bit, on the same device and
 torch version with the same number of threads.
+
+In data-parallel training (`Replicas`) rank 0 writes the checkpoints (the
+module's own weights, loadable by a single process; the running sums over
+all ranks) and every rank reads the one rank 0 resumes from. A run with the
+same number of processes resumes exactly; one with another number restarts
+at the beginning of the checkpoint's epoch (`for_world_size`), with a warning.
 """
 
 from __future__ import annotations
@@ -51,13 +57,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from streamfit import distributed
 from streamfit.batches.base import BatchSet
 from streamfit.errors import UserError
 from streamfit.sampling.sampler import EpochSampler, SamplerState
+from streamfit.training.metrics import RunningMeans
 
 if TYPE_CHECKING:
     from streamfit.training.loop import LoopState
     from streamfit.training.model import Model
+    from streamfit.training.replicas import Replicas
 
 FORMAT = "streamfit.checkpoint"
 VERSION = 1
@@ -143,7 +152,8 @@ def _settings(optimizer: torch.optim.Optimizer | None) -> dict[str, Any] | None:
 
 
 def fingerprint_of(model: Model, source: Any, steps: int, validation: tuple[Any, int] | None,
-                   class_weight: dict | None, user: dict | None) -> dict[str, Any]:
+                   class_weight: dict | None, user: dict | None,
+                   world_size: int = 1) -> dict[str, Any]:
     """What a resumed run must share with the checkpointed one.
 
     Args:
@@ -154,6 +164,8 @@ def fingerprint_of(model: Model, source: Any, steps: int, validation: tuple[Any,
         class_weight: the `class_weight` argument.
         user: the caller's own `fingerprint=` (JSON-ready), e.g. the data's path
             and modification time or a config digest.
+        world_size: the processes training together (kept, not compared:
+            see `for_world_size`).
 
     Returns:
         A JSON-ready dict.
@@ -186,6 +198,7 @@ def fingerprint_of(model: Model, source: Any, steps: int, validation: tuple[Any,
         },
         "class_weight": None if class_weight is None else {str(k): float(v) for k, v in class_weight.items()},
         "user": user,
+        "world_size": world_size,
     }
     # As JSON gives it back: tuples become lists, numpy integers plain ones.
     return json.loads(json.dumps(fingerprint, default=int))
@@ -200,14 +213,44 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+#: What a batch set's identity says about one rank's shard rather than the data.
+_SHARD = ("rank", "num_samples")
+#: ... and what changes with the number of shards, for the same global batch.
+_SHARDING = ("world_size", "batch_size", "batches", "steps")
+
+
+def _shared_facts(fingerprint: dict[str, Any], other_world: bool) -> dict[str, Any]:
+    """The fingerprint less what differs between ranks, or between world sizes.
+
+    Ranks of one run differ in their shard (rank, rows). Runs of different
+    world sizes also differ in each shard's batch size and steps, and agree
+    on the global batch size instead.
+    """
+    shared = {key: value for key, value in fingerprint.items() if key != "world_size"}
+    for section in ("data", "validation"):
+        identity = shared.get(section)
+        if not isinstance(identity, dict) or identity.get("world_size", 1) == 1 and not other_world:
+            continue
+        drop = _SHARD + (_SHARDING if other_world else ())
+        shared[section] = {key: value for key, value in identity.items() if key not in drop}
+        if other_world and "batch_size" in identity:
+            shared[section]["global_batch_size"] = identity["batch_size"] * identity.get("world_size", 1)
+    return shared
+
+
 def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
     """Refuse a checkpoint written for other data or options.
+
+    A checkpoint of another rank, or of another number of processes with the
+    same global batch size, is accepted (see `for_world_size`).
 
     Raises:
         UserError: naming up to three differences, e.g. `data.num_samples is
             300 in the checkpoint but 250 now`.
     """
-    saved, now = _flatten(checkpoint.meta["fingerprint"]), _flatten(current)
+    other_world = checkpoint.meta["fingerprint"].get("world_size", 1) != current.get("world_size", 1)
+    saved = _flatten(_shared_facts(checkpoint.meta["fingerprint"], other_world))
+    now = _flatten(_shared_facts(current, other_world))
 
     def shown(flat: dict[str, Any], key: str) -> str:
         return json.dumps(flat[key]) if key in flat else "absent"
@@ -285,15 +328,15 @@ def _callback_keys(callbacks: list) -> list[str]:
     return keys
 
 
-def _capture(model: Model, state: LoopState, fingerprint: dict[str, Any],
-             serial: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _capture(model: Model, state: LoopState, fingerprint: dict[str, Any], serial: int,
+             running: RunningMeans) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split the run's state into the JSON part and the tensors."""
     rng = {"cpu": torch.get_rng_state()}
     if model.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(model.device)
-    running_tensors = {name: value.detach().cpu() for name, value in state.running.sums.items()
+    running_tensors = {name: value.detach().cpu() for name, value in running.sums.items()
                        if isinstance(value, torch.Tensor)}
-    running_floats = {name: float(value) for name, value in state.running.sums.items()
+    running_floats = {name: float(value) for name, value in running.sums.items()
                       if not isinstance(value, torch.Tensor)}
     callback_states, callback_tensors = {}, {}
     callbacks = state.callbacks.callbacks
@@ -317,7 +360,7 @@ def _capture(model: Model, state: LoopState, fingerprint: dict[str, Any],
         "history": _json_ready({"history": state.history.history, "epoch": state.history.epoch,
                                 "data_wait": state.history.data_wait}, "History"),
         "logs": _json_ready(state.logs, "the epoch logs"),
-        "running": {"rows": state.running.rows, "floats": running_floats},
+        "running": {"rows": running.rows, "floats": running_floats},
         "time": {"wait_seconds": state.wait_seconds, "seconds": state.seconds},
         "callbacks": callback_states,
     }
@@ -395,6 +438,9 @@ class Checkpointer:
             the whole run, so positions do not depend on where a run resumed).
         every_minutes: also write when this long has passed since the last write.
         keep: how many checkpoints to keep (the newest).
+        replicas: in data-parallel training, this rank's part: every rank
+            calls `save` at the same points (the running sums are added up
+            over ranks there) and only rank 0 touches the directory.
 
     Raises:
         UserError: a directory that is a file or cannot be written, or an
@@ -402,7 +448,8 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str | os.PathLike, *, every_steps: int | None = None,
-                 every_minutes: float | None = None, keep: int = 3):
+                 every_minutes: float | None = None, keep: int = 3,
+                 replicas: Replicas | None = None):
         self.directory = Path(directory)
         self.every_steps = _positive("checkpoint_every_steps", every_steps)
         minutes = _positive("checkpoint_every_minutes", every_minutes, (int, float))
@@ -410,8 +457,12 @@ class Checkpointer:
         if keep is None:
             raise UserError("keep_checkpoints=None must be a positive integer")
         self.keep = _positive("keep_checkpoints", keep)
-        _prepare_directory(self.directory)
-        serials = [int(match[1]) for match in map(_NAME.match, os.listdir(self.directory)) if match]
+        self.replicas = replicas
+        self.writes = replicas is None or replicas.is_main
+        serials = []
+        if self.writes:
+            _prepare_directory(self.directory)
+            serials = [int(match[1]) for match in map(_NAME.match, os.listdir(self.directory)) if match]
         self.serial = max(serials, default=0)
         self.latest: Path | None = None
         self.steps = 0
@@ -438,6 +489,10 @@ class Checkpointer:
     def interrupt_requested(self) -> bool:
         return self._interrupts.requested
 
+    def request_interrupt(self) -> None:
+        """Stop after this step as Ctrl-C does (another rank got the Ctrl-C)."""
+        self._interrupts.requested = True
+
     def due(self, state: LoopState) -> bool:
         """Whether to write after the step just done (or Ctrl-C asks to stop)."""
         if self._interrupts.requested:
@@ -448,20 +503,24 @@ class Checkpointer:
             return True
         return self.every_seconds is not None and time.monotonic() - self._last_write >= self.every_seconds
 
-    def save(self, model: Model, state: LoopState) -> Path:
+    def save(self, model: Model, state: LoopState) -> Path | None:
         """Write a checkpoint of the current position (once per position) and prune old ones.
+
+        Returns:
+            The checkpoint's `.json` (None on ranks other than 0, which write nothing).
 
         Raises:
             UserError: a callback state JSON cannot hold, a disk error, or (at
                 the first write of a run) a checkpoint that cannot be read back
                 without pickle.
         """
+        running = self.replicas.total(state.running) if self.replicas is not None else state.running
         position = (state.epoch, state.step, state.epoch_begun)
-        if position == self._position and self.latest is not None:
+        if not self.writes or (position == self._position and self.latest is not None):
             return self.latest
         self.serial += 1
         stem = f"ckpt-{self.serial:06d}-e{state.epoch + 1:04d}-s{state.step:06d}"
-        meta, tensors = _capture(model, state, self.fingerprint, self.serial)
+        meta, tensors = _capture(model, state, self.fingerprint, self.serial, running)
         tensor_path = self.directory / f"{stem}.pt"
         json_path = self.directory / f"{stem}.json"
         try:
@@ -500,10 +559,10 @@ class Checkpointer:
                 with contextlib.suppress(FileNotFoundError):
                     (self.directory / name).unlink()
 
-    def interrupted(self, model: Model, state: LoopState) -> TrainingInterrupted:
-        """Save the position (when it is a consistent one) and say how to resume."""
+    def interrupted(self, model: Model, state: LoopState, save: bool = True) -> TrainingInterrupted:
+        """Save the position (when it is a consistent one and `save`) and say how to resume."""
         where = describe(state.epoch, state.step)
-        if state.consistent:
+        if state.consistent and save:
             path = self.save(model, state)
             return TrainingInterrupted(
                 f"training interrupted at {where}; checkpoint saved to {path}; resume with "
@@ -627,6 +686,55 @@ def latest_checkpoint(directory: str | os.PathLike) -> Checkpoint | None:
             f"no intact checkpoint in {directory} ({problems[0]}); delete the directory to "
             "train from the start")
     return None
+
+
+def find_shared_resume_point(resume_from: str | os.PathLike,
+                             checkpoint_dir: str | os.PathLike | None) -> Checkpoint | None:
+    """`find_resume_point` for all ranks: rank 0 picks the checkpoint, every rank reads it.
+
+    Raises:
+        UserError: as `find_resume_point` on rank 0 (`RankZeroFailed` on the
+            others), or a rank that cannot read rank 0's checkpoint.
+    """
+    # Rank 0 gets its checkpoint, the others its path (None: start from the beginning).
+    chosen = distributed.on_main_rank(lambda: find_resume_point(resume_from, checkpoint_dir),
+                                      share=lambda found: None if found is None else str(found.path))
+    if distributed.is_main() or chosen is None:
+        return chosen
+    try:
+        return read_checkpoint(chosen)
+    except UserError as error:
+        raise UserError(
+            f"rank {distributed.rank()} cannot read {chosen}, the checkpoint rank 0 resumes from "
+            f"({error}); put the checkpoint directory on a filesystem every machine shares") from None
+
+
+def for_world_size(checkpoint: Checkpoint, world_size: int, announce: bool = True) -> Checkpoint:
+    """The checkpoint as a run of `world_size` processes resumes from it.
+
+    With the world size that wrote it: itself, resumed exactly. With another:
+    the beginning of its epoch (step 0), with its weights, optimizer state,
+    History and callbacks, because the position within an epoch and the
+    epoch's running sums belong to the old split of rows between ranks; the
+    steps of that epoch done before the checkpoint are trained again.
+
+    Args:
+        checkpoint: a checkpoint read back.
+        world_size: the processes of this run.
+        announce: warn (one line) when the world size differs.
+    """
+    saved = checkpoint.meta["fingerprint"].get("world_size", 1)
+    if saved == world_size:
+        return checkpoint
+    if announce:
+        redo = f"; its {checkpoint.step} steps done in that epoch are trained again" if checkpoint.step else ""
+        warnings.warn(f"{checkpoint.path.name} was written by {saved} processes and this run has "
+                      f"{world_size}: resuming at the start of epoch {checkpoint.epoch + 1}{redo}",
+                      UserWarning, stacklevel=3)
+    meta = {**checkpoint.meta, "position": {**checkpoint.meta["position"], "step": 0},
+            "epoch_begun": False, "running": {"rows": 0, "floats": {}},
+            "time": {"wait_seconds": 0.0, "seconds": 0.0}}
+    return Checkpoint(checkpoint.path, meta, {**checkpoint.tensors, "running": {}})
 
 
 def find_resume_point(resume_from: str | os.PathLike,

@@ -4,6 +4,10 @@ All the loop's position lives in `LoopState` (epoch, step, history,
 callbacks, the epoch's running means), so that resuming in the middle of an
 epoch is a matter of restoring it: batches are addressed by (epoch, step) and
 dropout is seeded from (seed, epoch, step), never from what ran before.
+
+With `Replicas` (several processes, `streamfit.training.replicas`) each rank
+runs this loop on its own rows; the steps go through the DDP module, and the
+epoch's logs, validation logs and stop decisions are agreed over ranks.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from streamfit.training.checkpoint import Checkpoint, Checkpointer, restore_loop
 from streamfit.training.losses import MULTICLASS
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.progress import Progress
+from streamfit.training.replicas import Replicas
 from streamfit.training.tensors import (
     call_module,
     inputs_of,
@@ -107,9 +112,13 @@ def _reduce(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     return (per_sample * weights).sum() / per_sample.shape[0]
 
 
-def _loss_and_values(model: Model, item: Any, where: str,
-                     class_weights: ClassWeights | None) -> tuple[torch.Tensor, dict, int]:
-    """Forward one batch; return the weighted loss, the logged values and the rows."""
+def _loss_and_values(model: Model, item: Any, where: str, class_weights: ClassWeights | None,
+                     module: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict, int]:
+    """Forward one batch; return the weighted loss, the logged values and the rows.
+
+    `module` is the one to call: the model's by default, its DDP wrapper in
+    data-parallel training.
+    """
     if model.loss is None:
         raise UserError("this model has no loss; call model.compile(loss=...) before training or evaluating")
     x, y, sample_weight = split_batch(item, where)
@@ -118,7 +127,7 @@ def _loss_and_values(model: Model, item: Any, where: str,
     x = to_tensors(x, device, keep_sparse=model.accepts_sparse, where=f"x of {where}")
     y = to_tensors(y, device, where=f"y of {where}")
     weights = _sample_weights(to_tensors(sample_weight, device, where=f"sample_weight of {where}"), rows)
-    output, target = select_output(call_module(model.module, x), y)
+    output, target = select_output(call_module(module or model.module, x), y)
     if class_weights is not None:
         by_class = class_weights(target, model.loss.kind)
         weights = by_class if weights is None else weights * by_class
@@ -129,14 +138,21 @@ def _loss_and_values(model: Model, item: Any, where: str,
     return loss, values, rows
 
 
-def train_step(model: Model, item: Any, where: str,
-               class_weights: ClassWeights | None = None) -> tuple[dict, int]:
-    """One optimizer step on a batch; returns the batch's values (before the step) and rows."""
+def train_step(model: Model, item: Any, where: str, class_weights: ClassWeights | None = None,
+               replicas: Replicas | None = None) -> tuple[dict, int]:
+    """One optimizer step on a batch; returns the batch's values (before the step) and rows.
+
+    With `replicas`, the step runs through the DDP module, whose backward
+    averages the gradients of all ranks' batches.
+    """
     if model.optimizer is None:
         raise UserError("this model has no optimizer; call model.compile(optimizer='adam') before training")
     model.module.train()
     model.optimizer.zero_grad(set_to_none=True)
-    loss, values, rows = _loss_and_values(model, item, where, class_weights)
+    module = replicas.module if replicas is not None else None
+    loss, values, rows = _loss_and_values(model, item, where, class_weights, module)
+    if replicas is not None:
+        loss = loss * replicas.share(rows)
     loss.backward()
     model.optimizer.step()
     return values, rows
@@ -169,14 +185,16 @@ def predict_step(model: Model, item: Any) -> Any:
     return finish(output)
 
 
-def seed_step(seed: int, epoch: int, step: int, device: torch.device) -> None:
-    """Seed torch for training step (epoch, step): dropout is a function of position.
+def seed_step(seed: int, epoch: int, step: int, device: torch.device, rank: int = 0) -> None:
+    """Seed torch for training step (epoch, step) of `rank`: dropout is a function of position.
 
     Seeds the device's generator directly: `torch.manual_seed` also queues
     every CUDA device's seeding and records a stack trace, which costs more
-    than a small model's step.
+    than a small model's step. Ranks other than 0 draw their own masks (rank
+    0 draws those of a single process).
     """
-    step_seed = int(np.random.SeedSequence((seed, epoch, step)).generate_state(1, np.uint64)[0])
+    entropy = (seed, epoch, step) if rank == 0 else (seed, epoch, step, rank)
+    step_seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
     torch.default_generator.manual_seed(step_seed)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -256,9 +274,36 @@ class _EpochClock:
         self.mark, self.waited = now, waited
 
 
+def _after_step(model: Model, state: LoopState, checkpoints: Checkpointer | None,
+                replicas: Replicas | None) -> tuple[bool, bool]:
+    """Whether to stop, and whether to checkpoint, after a step.
+
+    With `replicas` every rank decides alike: all stop when a callback on any
+    rank set `stop_training`, and all save (rank 0 writes) when any rank's
+    checkpointer is due or was interrupted, so no rank waits for one that left.
+    """
+    stop = model.stop_training
+    due = checkpoints is not None and checkpoints.due(state)
+    if replicas is not None:
+        interrupted = checkpoints is not None and checkpoints.interrupt_requested
+        stop, due, interrupted = replicas.any_rank(stop, due, interrupted)
+        model.stop_training = stop
+        if interrupted:
+            checkpoints.request_interrupt()
+    return stop, due
+
+
+def _interrupted(checkpoints: Checkpointer, replicas: Replicas | None) -> bool:
+    """Whether Ctrl-C asked to stop, on any rank."""
+    if replicas is not None and replicas.any_rank(checkpoints.interrupt_requested)[0]:
+        checkpoints.request_interrupt()
+    return checkpoints.interrupt_requested
+
+
 def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
               class_weights: ClassWeights | None, progress: Progress,
-              checkpoints: Checkpointer | None = None, skip: bool = False) -> tuple[dict, float]:
+              checkpoints: Checkpointer | None = None, skip: bool = False,
+              replicas: Replicas | None = None) -> tuple[dict, float]:
     """Train from `state.step` to the end of `state.epoch` (or until `stop_training`).
 
     With `checkpoints`, a checkpoint is written after each step where one is
@@ -266,7 +311,8 @@ def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
     trains no more steps (a run resumed after `stop_training` was set).
 
     Returns:
-        The epoch's logs (loss and metrics) and its data-wait fraction.
+        The epoch's logs (loss and metrics) and its data-wait fraction; with
+        `replicas`, over all ranks' rows (the data wait: the ranks' mean).
     """
     callbacks = state.callbacks
     wanted = callbacks.wants_batch_logs("train")
@@ -275,38 +321,43 @@ def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
     with contextlib.closing(batches):
         for item in batches:
             step = state.step
-            seed_step(model.seed, state.epoch, step, model.device)
+            seed_step(model.seed, state.epoch, step, model.device,
+                      replicas.rank if replicas is not None else 0)
             callbacks.on_train_batch_begin(step)
             state.consistent = False
             values, rows = train_step(model, item, f"batch {step} of epoch {state.epoch}",
-                                      class_weights)
+                                      class_weights, replicas)
             state.running.update(values, rows)
             state.step += 1
             state.consistent = True
             callbacks.on_train_batch_end(step, _batch_logs(state.running, rows, wanted))
             progress.update(rows, state.running.result)
-            if model.stop_training:
+            stop, due = _after_step(model, state, checkpoints, replicas)
+            if stop:
                 break
-            if checkpoints is not None and checkpoints.due(state):
+            if due:
                 clock.tick()
                 checkpoints.save(model, state)
                 if checkpoints.interrupt_requested:
                     raise checkpoints.interrupted(model, state)
     clock.tick()
     data_wait = min(1.0, state.wait_seconds / state.seconds) if state.seconds > 0 else 0.0
+    if replicas is not None:
+        return replicas.total(state.running).result(), replicas.mean(data_wait)
     return state.running.result(), data_wait
 
 
 def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initial_epoch: int,
             callbacks: list | None, verbose: int, validation: Validation | None,
             class_weights: ClassWeights | None, checkpoints: Checkpointer | None = None,
-            resume: Checkpoint | None = None) -> History:
+            resume: Checkpoint | None = None, replicas: Replicas | None = None) -> History:
     """Run epochs `initial_epoch .. epochs - 1`, validating after each; return the history.
 
     Args:
         checkpoints: writes checkpoints (every N steps or minutes, at each
             epoch end, and on Ctrl-C, which then raises `TrainingInterrupted`).
         resume: a checkpoint to continue from instead of `initial_epoch`.
+        replicas: this rank's part when several processes train together.
     """
     history = History()
     state = LoopState(
@@ -318,17 +369,19 @@ def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initi
     with _rng_scope(model.device), guard:
         try:
             _train(model, state, loader, steps, epochs, verbose, validation, class_weights,
-                   checkpoints, resume)
+                   checkpoints, resume, replicas)
         except KeyboardInterrupt:
             if checkpoints is None:
                 raise
-            raise checkpoints.interrupted(model, state) from None
+            # Ranks are not at an agreed point here: saving would wait for the others.
+            raise checkpoints.interrupted(model, state, save=replicas is None) from None
     return history
 
 
 def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epochs: int,
            verbose: int, validation: Validation | None, class_weights: ClassWeights | None,
-           checkpoints: Checkpointer | None, resume: Checkpoint | None) -> None:
+           checkpoints: Checkpointer | None, resume: Checkpoint | None,
+           replicas: Replicas | None) -> None:
     callbacks = state.callbacks
     if resume is not None:
         restore_model(model, resume)
@@ -337,6 +390,10 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
     if resume is not None:
         restore_loop(model, state, resume)
         stopped = model.stop_training
+        if replicas is not None and not replicas.is_main:
+            # The checkpoint holds the sums over all ranks: rank 0 carries them on.
+            state.running.load_state_dict({"sums": dict.fromkeys(state.running.sums, 0.0),
+                                           "rows": 0})
     state.consistent = True
     # A run that had stopped (early stopping) at an epoch's end is over; one
     # stopped within an epoch only finishes that epoch.
@@ -347,10 +404,10 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
             state.epoch_begun = state.consistent = True
         with Progress(verbose, steps, f"Epoch {state.epoch + 1}/{epochs}", state.step) as progress:
             logs, data_wait = run_epoch(model, state, loader, steps, class_weights, progress,
-                                        checkpoints, skip=stopped)
+                                        checkpoints, skip=stopped, replicas=replicas)
             if validation is not None:
                 val_logs = run_evaluation(model, validation.loader, validation.steps,
-                                          callbacks, Progress(0, 0, ""))
+                                          callbacks, Progress(0, 0, ""), replicas)
                 logs.update((f"val_{key}", value) for key, value in val_logs.items())
             state.consistent = False
             callbacks.on_epoch_end(state.epoch, logs)
@@ -361,7 +418,7 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
         state.consistent = True
         if checkpoints is not None:
             checkpoints.save(model, state)
-            if checkpoints.interrupt_requested:
+            if _interrupted(checkpoints, replicas):
                 raise checkpoints.interrupted(model, state)
         if model.stop_training:
             break
@@ -370,8 +427,12 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
 
 
 def run_evaluation(model: Model, loader: BatchLoader, steps: int, callbacks: CallbackList,
-                   progress: Progress) -> dict:
-    """One pass over `steps` validation batches (epoch 0 of a batch set); return the means."""
+                   progress: Progress, replicas: Replicas | None = None) -> dict:
+    """One pass over `steps` validation batches (epoch 0 of a batch set); return the means.
+
+    With `replicas` each rank reads its shard and the means are over all
+    ranks' rows: the single process's means over the same rows.
+    """
     running = RunningMeans()
     wanted = callbacks.wants_batch_logs("test")
     callbacks.on_test_begin()
@@ -383,7 +444,7 @@ def run_evaluation(model: Model, loader: BatchLoader, steps: int, callbacks: Cal
             running.update(values, rows)
             callbacks.on_test_batch_end(step, _batch_logs(running, rows, wanted))
             progress.update(rows, running.result)
-    logs = running.result()
+    logs = (replicas.total(running) if replicas is not None else running).result()
     callbacks.on_test_end(logs)
     progress.close(logs)
     return logs

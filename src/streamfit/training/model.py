@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from streamfit import distributed
 from streamfit.batches.arrays import random_seed
 from streamfit.batches.base import BatchSet
 from streamfit.errors import UserError
@@ -33,7 +34,9 @@ from streamfit.training.checkpoint import (
     check_fingerprint,
     describe,
     find_resume_point,
+    find_shared_resume_point,
     fingerprint_of,
+    for_world_size,
 )
 from streamfit.training.data import batch_source, split_validation, validation_source
 from streamfit.training.loop import (
@@ -50,6 +53,7 @@ from streamfit.training.losses import get_loss
 from streamfit.training.metrics import get_metrics
 from streamfit.training.optimizers import get_optimizer
 from streamfit.training.progress import Progress
+from streamfit.training.replicas import Replicas
 from streamfit.training.saving import read_model, save_model
 from streamfit.training.tensors import resolve_device
 
@@ -166,6 +170,15 @@ class Model:
         is none) and ends with the weights, metrics and History that one
         uninterrupted run gives.
 
+        In a process group of several ranks (`torchrun`, see
+        `streamfit.distributed`) `fit` trains data-parallel: each rank passes
+        its own shard of the data (`PreparedBatches(..., rank=, world_size=)`,
+        also for `validation_data`), gradients are averaged with
+        `DistributedDataParallel`, the logs are means over all ranks' rows, so
+        History and early stopping agree on every rank; only rank 0 prints
+        and writes checkpoints. Callbacks run on every rank: give the ones
+        that write files (`ModelCheckpoint`, `CSVLogger`) on rank 0 only.
+
         Args:
             x: in-memory arrays (numpy, `np.matrix`, scipy sparse, or a dict by
                 input name), batched by `ArrayBatches` with the model's seed; a
@@ -244,11 +257,18 @@ class Model:
                                            batch_size=validation_batch_size or batch_size,
                                            steps=validation_steps)
         class_weights = self._class_weights(class_weight)
+        replicas = None
+        if distributed.is_distributed():
+            replicas = Replicas(self.module, self.device)
+            replicas.check_sharded(source, "x")
+            if validation is not None:
+                replicas.check_sharded(validation[0], "validation_data")
+            verbose = verbose if replicas.is_main else 0
         checkpoints, resume = self._checkpointing(
             source, steps, validation, epochs=epochs, class_weight=class_weight,
             checkpoint_dir=checkpoint_dir, every_steps=checkpoint_every_steps,
             every_minutes=checkpoint_every_minutes, keep=keep_checkpoints,
-            resume_from=resume_from, fingerprint=fingerprint)
+            resume_from=resume_from, fingerprint=fingerprint, replicas=replicas)
         with contextlib.ExitStack() as stack:
             loader = stack.enter_context(
                 self._loader(source, workers, use_multiprocessing, max_queue_size))
@@ -261,15 +281,15 @@ class Model:
                                    initial_epoch=initial_epoch, callbacks=callbacks,
                                    verbose=verbose, validation=validation,
                                    class_weights=class_weights, checkpoints=checkpoints,
-                                   resume=resume)
+                                   resume=resume, replicas=replicas)
         return self.history
 
     def _checkpointing(self, source: Any, steps: int, validation: tuple[Any, int] | None, *,
                        epochs: int, class_weight: dict | None,
                        checkpoint_dir: str | os.PathLike | None, every_steps: int | None,
                        every_minutes: float | None, keep: int,
-                       resume_from: str | os.PathLike | None,
-                       fingerprint: dict | None) -> tuple[Checkpointer | None, Checkpoint | None]:
+                       resume_from: str | os.PathLike | None, fingerprint: dict | None,
+                       replicas: Replicas | None) -> tuple[Checkpointer | None, Checkpoint | None]:
         """Check the checkpoint options, prepare the directory and read the resume point."""
         if checkpoint_dir is None and resume_from is None:
             if every_steps is not None or every_minutes is not None:
@@ -289,13 +309,17 @@ class Model:
         checkpoints = None
         if checkpoint_dir is not None:
             checkpoints = Checkpointer(checkpoint_dir, every_steps=every_steps,
-                                       every_minutes=every_minutes, keep=keep)
-        current = fingerprint_of(self, source, steps, validation, class_weight, fingerprint)
+                                       every_minutes=every_minutes, keep=keep, replicas=replicas)
+        world_size = replicas.world_size if replicas is not None else 1
+        current = fingerprint_of(self, source, steps, validation, class_weight, fingerprint,
+                                 world_size)
         resume = None
         if resume_from is not None:
-            resume = find_resume_point(resume_from, checkpoint_dir)
+            find = find_shared_resume_point if replicas is not None else find_resume_point
+            resume = find(resume_from, checkpoint_dir)
         if resume is not None:
             check_fingerprint(resume, current)
+            resume = for_world_size(resume, world_size, announce=replicas is None or replicas.is_main)
             past = resume.epoch > epochs or (resume.epoch == epochs and resume.meta["epoch_begun"])
             if past:
                 raise UserError(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from streamfit.errors import UserError
 
@@ -147,14 +148,16 @@ def call_module(module: torch.nn.Module, x: Any) -> Any:
         UserError: a dict key that is not an argument of `module.forward`.
     """
     if isinstance(x, dict):
-        signature = inspect.signature(module.forward)
+        # The DDP wrapper passes keywords on: its module's forward names them.
+        inner = module.module if isinstance(module, DistributedDataParallel) else module
+        signature = inspect.signature(inner.forward)
         params = signature.parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         unknown = [key for key in x if key not in params]
         if unknown and not takes_any:
             raise UserError(
                 f"input key {unknown[0]!r} is not an argument of "
-                f"{type(module).__name__}.forward{signature}; rename the key in the batch "
+                f"{type(inner).__name__}.forward{signature}; rename the key in the batch "
                 "dict or the forward argument so they match")
         return module(**x)
     if isinstance(x, tuple):
