@@ -18,6 +18,7 @@ overlaps the previous step's work.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,15 @@ def _from_sparse(matrix: Any, device: torch.device, keep_sparse: bool) -> torch.
         return torch.from_numpy(csr.astype(np.float32).toarray())
     # Send only the non-zeros; densify on the GPU when the module wants dense.
     # scipy has checked the structure already; torch's check would cost a pass per batch.
-    tensor = torch.sparse_csr_tensor(
-        _move(torch.from_numpy(csr.indptr.astype(np.int64)), device),
-        _move(torch.from_numpy(csr.indices.astype(np.int64)), device),
-        _move(torch.from_numpy(csr.data.astype(np.float32)), device),
-        size=csr.shape, check_invariants=False)
+    with warnings.catch_warnings():
+        # torch warns once per process that its CSR layout is "in beta"; streamfit
+        # only builds CSR tensors and feeds them to EmbeddingBag, which is stable.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        tensor = torch.sparse_csr_tensor(
+            _move(torch.from_numpy(csr.indptr.astype(np.int64)), device),
+            _move(torch.from_numpy(csr.indices.astype(np.int64)), device),
+            _move(torch.from_numpy(csr.data.astype(np.float32)), device),
+            size=csr.shape, check_invariants=False)
     return tensor if keep_sparse else tensor.to_dense()
 
 
