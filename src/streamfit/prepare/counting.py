@@ -10,8 +10,8 @@ The running table is bounded: when it holds more than `max_entries` values,
 the least frequent half is pruned (the largest pruned total is kept in
 `pruned_max_df`, an upper bound on the error of any count), so memory never
 grows with the number of rows. Integer keys live in a sorted numpy table that
-each chunk is merged into with `searchsorted` (about two copies of the table
-at the peak); strings are merged with an Arrow group-by every so often.
+chunks are merged into with `searchsorted` once they add up to the table's
+size (about two copies of the table at the peak); strings are merged with an Arrow group-by every so often.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class DocFrequencyCounter:
         self._counts = np.zeros((0, num_classes), dtype=np.int32)  # int32: a bounded table half the size
         self._pending: list[tuple[pa.Array, np.ndarray]] = []
         self._pending_rows = 0
+        self._pending_keys: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_key_rows = 0
 
     def update(self, values: pa.Array, rows: np.ndarray, row_class: np.ndarray | None = None) -> None:
         """Count one chunk: `add(*count_chunk(...))`."""
@@ -75,16 +77,27 @@ class DocFrequencyCounter:
         if len(values) == 0:
             return
         if pa.types.is_integer(values.type):
-            self._merge_keys(np.asarray(values, dtype=np.int64), counts)
+            self._pending_keys.append((np.asarray(values, dtype=np.int64), counts))
+            self._pending_key_rows += len(values)
+            # Merging copies the table; merge once the chunks add up to its size.
+            if self._pending_key_rows > max(1 << 20, len(self._counts)):
+                self._merge_keys()
         else:
             self._pending.append((values, counts))
             self._pending_rows += len(values)
             if self._pending_rows > max(1_000_000, len(self._counts)):
                 self._merge_strings()
 
-    def _merge_keys(self, keys: np.ndarray, counts: np.ndarray) -> None:
+    def _merge_keys(self) -> None:
+        if not self._pending_keys:
+            return
+        keys = np.concatenate([k for k, _ in self._pending_keys])
+        counts = np.concatenate([c for _, c in self._pending_keys])
+        self._pending_keys, self._pending_key_rows = [], 0
         order = np.argsort(keys)
         keys, counts = keys[order], counts[order]
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        keys, counts = keys[first], np.add.reduceat(counts, first, axis=0)
         table_keys = np.zeros(0, dtype=np.int64) if self._values is None else self._values
         where = np.searchsorted(table_keys, keys)
         found = where < len(table_keys)
@@ -132,6 +145,7 @@ class DocFrequencyCounter:
         """Return `(values, df)`: the values and an int64 [n, num_classes] array."""
         if self._pending:
             self._merge_strings()
+        self._merge_keys()
         if self._values is None:
             return pa.array([]), np.zeros((0, self.num_classes), dtype=np.int64)
         values = self._values
