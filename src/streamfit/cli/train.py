@@ -31,13 +31,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", choices=MODEL_CHOICES, default="auto",
                         help="auto picks by the guide's samples/words-per-sample rule (default)")
     parser.add_argument("--epochs", type=int, default=10, help="most epochs (default: 10)")
-    parser.add_argument("--batch-size", type=int, default=128,
-                        help="rows per batch, over all processes (default: 128)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: 1e-3)")
-    parser.add_argument("--patience", type=int, default=2, help="early stopping patience (default: 2)")
-    parser.add_argument("--top-k", type=int, default=20000, help="n-gram features kept (default: 20000)")
+    parser.add_argument("--batch-size", type=int, default=512,
+                        help="rows per batch, over all processes (default: 512)")
+    parser.add_argument("--learning-rate", type=float, default=4e-3, help="Adam's learning rate (default: 4e-3)")
+    parser.add_argument("--patience", type=int, default=1, help="early stopping patience (default: 1)")
+    parser.add_argument("--top-k", type=int, default=50000, help="n-gram features kept (default: 50000)")
     parser.add_argument("--ngrams", type=int, default=2, metavar="N", help="word n-grams up to N (default: 2)")
-    parser.add_argument("--units", type=int, default=64, help="MLP hidden units (default: 64)")
+    parser.add_argument("--units", type=int, default=32, help="MLP hidden units (default: 32)")
     parser.add_argument("--layers", type=int, default=2, help="MLP layers (default: 2)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate (default: 0.2)")
     parser.add_argument("--class-weight", choices=("balanced",), default=None,
