@@ -7,6 +7,8 @@ line on stderr (`streamfit: error: ...`) and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import sys
 
 from streamfit.cli import evaluate, inspect, predict, prepare, train
@@ -26,7 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas at 2 (M_ARENA_MAX), before any thread starts.
+
+    glibc gives each thread its own arena and keeps freed memory there; with
+    the prepare and loader threads that held hundreds of MB that no longer
+    counted for anything (20 Newsgroups prepare: peak 790 MB, 676 MB with one
+    arena). Not glibc (macOS, musl): nothing to do.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 is M_ARENA_MAX in malloc.h
+
+
 def main(argv: list[str] | None = None) -> int:
+    _limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
