@@ -33,10 +33,16 @@ from streamfit.features import FeatureExtractor, build_extractor
 from streamfit.models import build_model
 from streamfit.prepare.cache import load_npz, write_json
 from streamfit.prepare.labels import LabelMap
+from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
 from streamfit.sources import RowAccounting, SourceSpec, iter_records
-from streamfit.training.tensors import resolve_device, to_tensors
+from streamfit.training.tensors import (
+    resolve_device,
+    sparse_model_threads,
+    to_tensors,
+    torch_threads,
+)
 
 BUNDLE_FORMAT = 1
 
@@ -60,13 +66,16 @@ class Bundle:
         offsets, ids = self.vocabulary.lookup(self.tokenizer(text))
         return self.extractor.transform(offsets, ids)
 
-    @torch.no_grad()
     def predict_proba(self, text: pa.Array, device: torch.device | str = "cpu") -> np.ndarray:
         """Class probabilities `[len(text), num_classes]` for raw texts."""
         device = resolve_device(device)
+        self.module.to(device)
+        return self._probabilities(self.featurize(text), device)
+
+    @torch.no_grad()
+    def _probabilities(self, x, device: torch.device) -> np.ndarray:
         self.module.eval()
-        x = to_tensors(self.featurize(text), device,
-                       keep_sparse=bool(getattr(self.module, "accepts_sparse", False)))
+        x = to_tensors(x, device, keep_sparse=bool(getattr(self.module, "accepts_sparse", False)))
         logits = self.module(x).float()
         if logits.shape[-1] == 1:
             p = torch.sigmoid(logits[:, 0])
@@ -75,13 +84,17 @@ class Bundle:
 
     def predict_source(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int = 1024,
                        device: str = "auto") -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-        """Stream `(records, probabilities)` over a source, one batch at a time."""
+        """Stream `(records, probabilities)` over a source, one batch at a time, in order.
+
+        Batches are tokenized and featurized on two threads while the model runs.
+        """
         device = resolve_device(device)
         self.module.to(device)
-        for records in iter_records(spec, accounting):
-            for start in range(0, records.num_rows, batch_size):
-                part = records.slice(start, batch_size)
-                yield part, self.predict_proba(part.column("text"), device)
+        parts = (records.slice(start, batch_size) for records in iter_records(spec, accounting)
+                 for start in range(0, records.num_rows, batch_size))
+        with torch_threads(sparse_model_threads(self.module)):
+            for part, x in ordered_map(lambda part: (part, self.featurize(part.column("text"))), parts):
+                yield part, self._probabilities(x, device)
 
     def source_spec(self, paths, *, labelled: bool = True, **overrides) -> SourceSpec:
         """A SourceSpec for new data: the training data's options, then `overrides` (None = keep).

@@ -39,7 +39,7 @@ from streamfit.prepare.tokenize import Tokenizer
 from streamfit.sources import SourceSpec
 from streamfit.training import Model
 from streamfit.training.callbacks import EarlyStopping
-from streamfit.training.tensors import resolve_device
+from streamfit.training.tensors import resolve_device, sparse_model_threads, torch_threads
 
 MODEL_CHOICES = ("auto", "mlp", "sepcnn", "fasttext")
 
@@ -74,10 +74,8 @@ class TrainConfig:
         class_weight: None or "balanced".
         device: "auto", "cpu" or "cuda".
         workers: threads producing batches ahead of the trainer.
-        threads: torch's intra-op threads; None picks 1 for the sparse bag models
-            (mlp, fasttext), whose steps are too small to split across cores (measured
-            here: 2 threads made an IMDB epoch 6x slower on a busy 2-core machine),
-            so the other cores produce batches; torch's default for sepcnn.
+        threads: torch's intra-op threads; None: `sparse_model_threads` (1 for the
+            sparse bag models mlp and fasttext, torch's default for sepcnn).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         checkpoint_every_steps: also checkpoint every N steps (there is always one
             at each epoch end, in `output/checkpoints`).
@@ -262,10 +260,7 @@ def _train(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None,
     checkpoints = output / "checkpoints"
     if not config.resume and distributed.is_main():
         shutil.rmtree(checkpoints, ignore_errors=True)
-    threads = config.threads or (torch.get_num_threads() if model_name == "sepcnn" else 1)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(config.threads or sparse_model_threads(module)):
         history = model.fit(
             train, epochs=config.epochs, validation_data=val, callbacks=callbacks,
             class_weight=class_weight, verbose=config.verbose, workers=config.workers,
@@ -273,8 +268,6 @@ def _train(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None,
             checkpoint_every_minutes=config.checkpoint_every_minutes,
             keep_checkpoints=config.keep_checkpoints, resume_from=checkpoints if config.resume else None,
             fingerprint=_fingerprint(dataset, config, model_name))
-    finally:
-        torch.set_num_threads(previous_threads)
     trained = time.perf_counter()
     source = spec_options(spec)
     info = {"train_rows": dataset.stats["train_rows"], "epochs": len(history.epoch),
