@@ -379,20 +379,23 @@ class _InterruptFlag:
 
     Installed only in the main thread and only over Python's default handler
     (someone else's handler is left alone). A second Ctrl-C raises
-    `KeyboardInterrupt` at once, for a step that hangs.
+    `KeyboardInterrupt` at once, for a step that hangs. `announce` says so on
+    stderr (rank 0 only, in data-parallel training).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
         self.requested = False
+        self.announce = announce
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        # os.write: print() from a signal handler can hit a half-written stream.
-        os.write(2, b"\nstreamfit: stopping after this step to save a checkpoint "
-                    b"(Ctrl-C again to stop at once)\n")
+        if self.announce:
+            # os.write: print() from a signal handler can hit a half-written stream.
+            os.write(2, b"\nstreamfit: stopping after this step to save a checkpoint "
+                        b"(Ctrl-C again to stop at once)\n")
 
     def __enter__(self) -> _InterruptFlag:
         if (threading.current_thread() is threading.main_thread()
@@ -470,7 +473,7 @@ class Checkpointer:
         self._position: tuple[int, int, bool] | None = None
         self._verified = False
         self._last_write = time.monotonic()
-        self._interrupts = _InterruptFlag()
+        self._interrupts = _InterruptFlag(announce=self.writes)
 
     def start(self, steps: int, fingerprint: dict[str, Any], resumed: Checkpoint | None) -> None:
         """Begin a run of `steps` per epoch; a resumed run's position is not written again."""

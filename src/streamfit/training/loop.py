@@ -275,29 +275,33 @@ class _EpochClock:
 
 
 def _after_step(model: Model, state: LoopState, checkpoints: Checkpointer | None,
-                replicas: Replicas | None) -> tuple[bool, bool]:
-    """Whether to stop, and whether to checkpoint, after a step.
+                replicas: Replicas | None) -> tuple[bool, bool, bool]:
+    """Whether to stop, to checkpoint, and to end on Ctrl-C after the checkpoint.
 
     With `replicas` every rank decides alike: all stop when a callback on any
-    rank set `stop_training`, and all save (rank 0 writes) when any rank's
-    checkpointer is due or was interrupted, so no rank waits for one that left.
+    rank set `stop_training`, and all save (rank 0 writes) and end when any
+    rank's checkpointer is due or was interrupted, so no rank waits for one
+    that left. A Ctrl-C that comes later counts at the next step.
     """
     stop = model.stop_training
     due = checkpoints is not None and checkpoints.due(state)
+    interrupted = checkpoints is not None and checkpoints.interrupt_requested
     if replicas is not None:
-        interrupted = checkpoints is not None and checkpoints.interrupt_requested
         stop, due, interrupted = replicas.any_rank(stop, due, interrupted)
         model.stop_training = stop
         if interrupted:
             checkpoints.request_interrupt()
-    return stop, due
+    return stop, due, interrupted
 
 
 def _interrupted(checkpoints: Checkpointer, replicas: Replicas | None) -> bool:
-    """Whether Ctrl-C asked to stop, on any rank."""
-    if replicas is not None and replicas.any_rank(checkpoints.interrupt_requested)[0]:
-        checkpoints.request_interrupt()
-    return checkpoints.interrupt_requested
+    """Whether Ctrl-C asked to stop, on any rank (every rank gets the same answer)."""
+    interrupted = checkpoints.interrupt_requested
+    if replicas is not None:
+        interrupted = replicas.any_rank(interrupted)[0]
+        if interrupted:
+            checkpoints.request_interrupt()
+    return interrupted
 
 
 def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
@@ -332,13 +336,13 @@ def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
             state.consistent = True
             callbacks.on_train_batch_end(step, _batch_logs(state.running, rows, wanted))
             progress.update(rows, state.running.result)
-            stop, due = _after_step(model, state, checkpoints, replicas)
+            stop, due, interrupted = _after_step(model, state, checkpoints, replicas)
             if stop:
                 break
             if due:
                 clock.tick()
                 checkpoints.save(model, state)
-                if checkpoints.interrupt_requested:
+                if interrupted:
                     raise checkpoints.interrupted(model, state)
     clock.tick()
     data_wait = min(1.0, state.wait_seconds / state.seconds) if state.seconds > 0 else 0.0
