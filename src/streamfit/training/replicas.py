@@ -68,7 +68,7 @@ class Replicas:
             raise UserError(
                 f"{argument} is shard {sampler.rank} of {sampler.world_size}, but this process is "
                 f"rank {self.rank} of {self.world_size}; build it with rank={self.rank}, "
-                f"world_size={self.world_size} (PreparedBatches, LineBatches) so each rank reads "
+                f"world_size={self.world_size} (as PreparedBatches takes them) so each rank reads "
                 "its own rows")
 
     def share(self, rows: int) -> float:
