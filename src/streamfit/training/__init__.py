@@ -8,6 +8,7 @@ Which module owns which argument:
 | `data` | x, y, sample_weight, batch_size, shuffle, validation_split, validation_data, steps |
 | `loop` | epochs, initial_epoch, class_weight, the loop state, dropout seeding |
 | `checkpoint` | checkpoint_dir, checkpoint_every_steps/minutes, keep_checkpoints, resume_from, fingerprint, Ctrl-C |
+| `replicas` | data-parallel `fit`: the DDP module, each rank's share of a batch, sums and decisions over ranks |
 | `tensors` | batch -> tensors on the device: dtypes, sparse, dict inputs, pinned copies |
 | `losses`, `metrics`, `optimizers` | the names accepted for each, and their defaults |
 | `callbacks` | `Callback`, `History`, `EarlyStopping`, `ModelCheckpoint`, ... |
