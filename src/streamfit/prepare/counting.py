@@ -79,9 +79,10 @@ class DocFrequencyCounter:
         if pa.types.is_integer(values.type):
             self._pending_keys.append((np.asarray(values, dtype=np.int64), counts))
             self._pending_key_rows += len(values)
-            # Merging copies the table; merge once the chunks add up to its size
-            # (or half the bound, which scales with the classes: rows are 4 * C bytes).
-            if self._pending_key_rows > max(self.max_entries // 2, len(self._counts)):
+            # Merging copies the table, so chunks are merged together first; the
+            # pending rows stay below half the bound (which scales with the classes),
+            # so a table at its bound costs no more to merge into than a small one.
+            if self._pending_key_rows > self.max_entries // 2:
                 self._merge_keys()
         else:
             self._pending.append((values, counts))
