@@ -17,6 +17,7 @@ Which layer owns which argument (the data flows top to bottom):
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
 | bundle | `bundle.py` | everything needed to predict on raw text, saved without pickle |
 | recipe | `recipe.py` | raw files to a bundle: prepare, features, model, fit, save |
+| distributed | `distributed.py` | torchrun's process group, ranks, the `--nproc` launcher |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
 
