@@ -108,3 +108,15 @@ def test_predict_keeps_rows_with_empty_text_one_prediction_per_row(trained, caps
     code, out, _ = run(capsys, "predict", tmp_path / "model", data)
     assert code == 0 and len(out.splitlines()) == 4
     assert out.splitlines()[1].startswith('"pos"') and out.splitlines()[3].startswith('"neg"')
+
+
+def test_evaluate_reports_labels_training_never_saw_with_their_lines(trained, capsys):
+    tmp_path, _, _ = trained
+    data = tmp_path / "odd.csv"
+    data.write_text('label,text\n"pos","a great film"\n"meh","so so"\n"neg","awful film"\n"meh","fine"\n')
+    code, out, _ = run(capsys, "evaluate", tmp_path / "model", data, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["samples"] == 2
+    assert report["data"]["skipped"] == {"unseen_label": 2}
+    assert report["data"]["examples"]["unseen_label"] == [f"{data}:3", f"{data}:5"]
+    assert report["data"]["rows_read"] == 4 and report["data"]["rows_used"] == 2

@@ -62,3 +62,11 @@ def test_strict_raises_naming_file_and_line():
     with pytest.raises(DataError, match=r"^data/a.csv:3: bad_json;"):
         acc.skip_lines("bad_json", 0, [3, 8])
     assert acc.skipped == {}
+
+
+def test_reject_takes_used_rows_back_by_file_with_locations():
+    acc = RowAccounting(files=["a.csv", "b.csv"])
+    acc.rows_read = acc.rows_used = 10
+    acc.reject("unseen_label", [1, 0, 1], [9, 4, 3])
+    assert (acc.rows_read, acc.rows_used, acc.skipped) == (10, 7, {"unseen_label": 3})
+    assert acc.examples["unseen_label"] == ["a.csv:4", "b.csv:3", "b.csv:9"]

@@ -35,12 +35,10 @@ def run(args: argparse.Namespace) -> int:
     matrix = ConfusionMatrix(bundle.labels.names)
     for records, probabilities in bundle.predict_source(spec, accounting, args.batch_size, args.device):
         true = bundle.labels.encode(records.column("label"))
-        unseen = np.flatnonzero(true < 0)
-        for i in unseen.tolist():
-            accounting.rows_used -= 1
-            accounting.skip("unseen_label", records.column("source")[i].as_py(),
-                            records.column("line")[i].as_py())
         known = true >= 0
+        if not known.all():  # a label training never saw is reported, not mapped
+            accounting.reject("unseen_label", np.asarray(records.column("source"))[~known],
+                              np.asarray(records.column("line"))[~known])
         matrix.update(true[known], probabilities[known].argmax(axis=1))
     report = matrix.report()
     if report["samples"] == 0:

@@ -111,6 +111,11 @@ class PreparedDataset:
         return self._ngrams
 
 
+def _as_json(value):
+    """`value` as it reads back from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(value))
+
+
 def source_identity(spec: SourceSpec) -> list[dict]:
     """Path, size and modification time of every file of a source."""
     out = []
@@ -124,7 +129,7 @@ def _spec_options(spec: SourceSpec) -> dict:
     options = dataclasses.asdict(spec)
     options.pop("paths")
     options.pop("strict")
-    return json.loads(json.dumps(options))
+    return _as_json(options)
 
 
 def cache_key(spec: SourceSpec, options: PrepareOptions, validation: SourceSpec | None) -> dict:
@@ -135,7 +140,7 @@ def cache_key(spec: SourceSpec, options: PrepareOptions, validation: SourceSpec 
         "source_options": _spec_options(spec),
         "validation_sources": source_identity(validation) if validation else None,
         "validation_options": _spec_options(validation) if validation else None,
-        "options": json.loads(json.dumps(dataclasses.asdict(options))),
+        "options": _as_json(dataclasses.asdict(options)),
     }
 
 
@@ -302,10 +307,9 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
         validation_writer.close()
 
     keys, class_df = ngrams.result()
-    class_counts = np.bincount(labels.encode(pa.array(list(train_labels.counts))).repeat(
-        list(train_labels.counts.values())), minlength=num_classes)
+    class_counts = np.array([train_labels.counts[name] for name in labels.names], dtype=np.int64)
     np.savez(work / "ngrams.npz", keys=np.asarray(keys, dtype=np.int64), class_df=class_df,
-             class_counts=class_counts.astype(np.int64))
+             class_counts=class_counts)
     median = lengths.median()
     stats = {
         "train_rows": train_writer.rows,
@@ -327,7 +331,7 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
         "validation_accounting": held_out_accounting.to_dict(),
         "labels": labels.names,
         "tokenizer": tokenizer.get_config(),
-        "options": json.loads(json.dumps(dataclasses.asdict(options))),
+        "options": _as_json(dataclasses.asdict(options)),
         "stats": stats,
     }
 
@@ -364,11 +368,8 @@ def _write_known(writer, offsets, ids, class_ids, rows, batch, accounting: RowAc
     """
     unknown = rows[class_ids[rows] < 0]
     if len(unknown):
-        sources = np.asarray(batch.column("source"))[unknown]
-        lines = np.asarray(batch.column("line"))[unknown]
-        for source, line in zip(sources.tolist(), lines.tolist(), strict=True):
-            accounting.rows_used -= 1
-            accounting.skip("unseen_label", source, line)
+        accounting.reject("unseen_label", np.asarray(batch.column("source"))[unknown],
+                          np.asarray(batch.column("line"))[unknown])
         rows = rows[class_ids[rows] >= 0]
     v_offsets, v_ids = _select_rows(offsets, ids, rows)
     writer.write(v_offsets, v_ids, class_ids[rows])

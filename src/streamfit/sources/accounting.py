@@ -115,6 +115,26 @@ class RowAccounting:
         for line in lines[: MAX_EXAMPLES - len(examples)].tolist():
             examples.append(self.location(source, line))
 
+    def reject(self, cause: str, sources, lines) -> None:
+        """Skip rows that were counted as used, for a cause a later layer found.
+
+        For example a validation or test label that training never saw: the
+        row was read and passed on, and is taken back here, with its location.
+
+        Args:
+            cause: why the rows are skipped.
+            sources: the file index of each row.
+            lines: the 1-based line of each row (same length as `sources`).
+
+        Raises:
+            DataError: in strict mode, for the first row.
+        """
+        sources = np.asarray(sources, dtype=np.int64)
+        lines = np.asarray(lines, dtype=np.int64)
+        for source in np.unique(sources).tolist():
+            self.skip_lines(cause, source, np.sort(lines[sources == source]))
+        self.rows_used -= len(lines)
+
     def note(self, name: str, count: int = 1) -> None:
         """Add `count` to the observation `name` (no-op for 0)."""
         if count:
