@@ -54,7 +54,6 @@ class Bundle:
     tokenizer: Tokenizer
     vocabulary: Vocabulary
     extractor: FeatureExtractor
-    extractor_name: str
     module: torch.nn.Module
     model_name: str
     labels: LabelMap
@@ -128,7 +127,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             "source": source,
             "tokenizer": tokenizer.get_config(),
             "labels": labels.names,
-            "features": {"name": extractor_name_of(extractor), "config": extractor.get_config()},
+            "features": {"name": type(extractor).name, "config": extractor.get_config()},
             "model": {"name": model_name, "config": module.get_config()},
             "info": info,
         })
@@ -168,10 +167,6 @@ def check_output_dir(directory: Path) -> None:
                         "choose a writable directory") from None
 
 
-def extractor_name_of(extractor: FeatureExtractor) -> str:
-    return type(extractor).name
-
-
 def load_bundle(directory: str | Path) -> Bundle:
     """Load a bundle without executing code from it.
 
@@ -203,6 +198,6 @@ def load_bundle(directory: str | Path) -> Bundle:
                         "train it again") from None
     module.eval()
     return Bundle(tokenizer=Tokenizer(**meta["tokenizer"]), vocabulary=vocabulary, extractor=extractor,
-                  extractor_name=meta["features"]["name"], module=module,
+                  module=module,
                   model_name=meta["model"]["name"], labels=LabelMap(meta["labels"]),
                   source=meta["source"], info=meta.get("info", {}))
