@@ -35,7 +35,9 @@ def test_pure_function_of_seed_epoch_index():
 
 def test_seed_none_is_drawn_once():
     batches = RandomBatches(np.arange(100), batch_size=4)
-    assert np.array_equal(batches.batch(0, 1)[0], batches.batch(0, 1)[0])
+    assert isinstance(batches.seed, int)
+    again = RandomBatches(np.arange(100), batch_size=4, seed=batches.seed)
+    assert np.array_equal(batches.batch(0, 1)[0], again.batch(0, 1)[0])
 
 
 def test_sparse_and_dict_inputs():

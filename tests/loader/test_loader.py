@@ -2,6 +2,7 @@ import contextlib
 import multiprocessing
 import os
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -133,11 +134,22 @@ def test_ctrl_c_in_consumer_shuts_down_through_close(tmp_path, processes):
     assert threading.active_count() == baseline_threads
 
 
-def test_wait_seconds_accumulates(tmp_path):
-    loader = BatchLoader(LoggedBatches(5, tmp_path / "log"), workers=2)
+class SlowBatches(LoggedBatches):
+    def batch(self, epoch, index):
+        time.sleep(0.02)
+        return super().batch(epoch, index)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_wait_seconds_accumulates(tmp_path, workers):
+    loader = BatchLoader(SlowBatches(5, tmp_path / "log"), workers=workers)
     assert loader.wait_seconds == 0.0
     list(loader.iterate(0, 5))
-    assert loader.wait_seconds > 0.0
+    first = loader.wait_seconds
+    # the consumer does nothing, so it waits for (nearly) every batch's 20 ms
+    assert first >= (0.09 if workers == 0 else 0.04)
+    list(loader.iterate(1, 5))
+    assert loader.wait_seconds >= first + (0.09 if workers == 0 else 0.04)
 
 
 def test_too_many_steps_for_batch_set(tmp_path):

@@ -59,14 +59,22 @@ def test_strict_spec_makes_the_accounting_strict(tmp_path):
     assert acc.strict
 
 
-def test_clean_files_never_take_the_exact_path(tmp_path, read, monkeypatch, datasets):
+def refuse_exact_path(monkeypatch):
     def refuse(*args):
         raise AssertionError("the exact parser ran on a clean chunk")
 
     monkeypatch.setattr(delimited._DelimitedFile, "_exact", refuse)
+
+
+def test_clean_files_never_take_the_exact_path(tmp_path, read, monkeypatch):
+    refuse_exact_path(monkeypatch)
     (tmp_path / "a.csv").write_text('label,text\n' + '1,"a\n""b"",\nc"\n0,plain\n' * 200)
     rows, _ = read(tmp_path / "a.csv", block_size=100)
     assert [r["line"] for r in rows[:4]] == [2, 5, 6, 9]
     assert rows[-1]["line"] == 801 and rows[0]["text"] == 'a\n"b",\nc'
+
+
+def test_real_clean_files_never_take_the_exact_path(read, monkeypatch, datasets):
+    refuse_exact_path(monkeypatch)
     rows, _ = read(datasets / "20newsgroups" / "test.csv.gz", block_size=1 << 20)
     assert len(rows) == 7_532

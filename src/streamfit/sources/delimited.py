@@ -248,8 +248,7 @@ class _DelimitedFile:
                 yield parsed
         if self.rows_seen == 0:
             raise UserError(f"{self.path}: the file has no rows"
-                            + (" below its header" if self.spec.header and
-                               self.spec.preset != "zhang" else "")
+                            + (" below its header" if self.spec.header else "")
                             + "; remove it from the inputs or add data")
 
     def _read_layout(self, blocks: Iterator[bytes]) -> tuple[bytes, bool]:
@@ -272,12 +271,11 @@ class _DelimitedFile:
         if fields is None:
             raise UserError(f"{self.path}:{self.lines_before + line + 1}: the first row has "
                             "broken quoting, so the columns are unknown; fix the quotes")
-        header = self.spec.header and self.spec.preset != "zhang"
-        names = [field.decode("utf-8", "replace") for field in fields] if header else None
+        names = [field.decode("utf-8", "replace") for field in fields] if self.spec.header else None
         self.count = len(fields)
         self.text_columns, self.label_column = select_columns(
             self.spec, self.path, names, self.count)
-        if header:
+        if self.spec.header:
             self.lines_before += pending.count(b"\n", 0, used)
             pending = pending[used:]
         column_names = [f"f{i}" for i in range(self.count)]

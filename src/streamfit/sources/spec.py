@@ -87,6 +87,9 @@ class SourceSpec:
             raise UserError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
         if self.preset is not None and self.preset not in PRESETS:
             raise UserError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        if self.preset == "zhang":  # the layout is a headerless CSV, whatever else was given
+            object.__setattr__(self, "format", "csv")
+            object.__setattr__(self, "header", False)
         if not self.text:
             raise UserError("no text column given; pass --text with a column name or index")
         if self.block_size < 1:
@@ -113,8 +116,6 @@ def file_format(spec: SourceSpec, path: str) -> str:
     Raises:
         UserError: when the spec gives no format and the extension names none.
     """
-    if spec.preset == "zhang":
-        return "csv"
     if spec.format is not None:
         return spec.format
     found = guess_format(path)
