@@ -247,3 +247,24 @@ def test_every_minutes_writes_after_each_step_once_due(tmp_path):
     assert [name for name in _names(tmp_path) if name.endswith(".json")] == [
         "ckpt-000001-e0001-s000001.json", "ckpt-000002-e0001-s000002.json",
         "ckpt-000003-e0001-s000003.json", "ckpt-000004-e0002-s000000.json"]
+
+
+def test_a_rank_that_writes_nothing_restarts_its_timer_at_each_save(tmp_path, monkeypatch):
+    # In data-parallel training every rank asks `due`, and any rank's True makes
+    # rank 0 write; a rank whose clock never restarted would ask after every step.
+    from types import SimpleNamespace
+
+    from streamfit.training import checkpoint
+
+    clock = [1000.0]
+    monkeypatch.setattr(checkpoint.time, "monotonic", lambda: clock[0])
+    replicas = SimpleNamespace(is_main=False, total=lambda running: running)
+    saver = checkpoint.Checkpointer(tmp_path / "ckpt", every_minutes=1, replicas=replicas)
+    saver.start(steps=100, fingerprint={}, resumed=None)
+    state = SimpleNamespace(epoch=0, step=5, epoch_begun=True, running=None)
+    assert not saver.due(state)
+    clock[0] += 61
+    assert saver.due(state)
+    assert saver.save(model=None, state=state) is None
+    assert not saver.due(state)
+    assert not (tmp_path / "ckpt").exists()

@@ -62,6 +62,7 @@ from streamfit.batches.base import BatchSet
 from streamfit.errors import UserError
 from streamfit.sampling.sampler import EpochSampler, SamplerState
 from streamfit.training.metrics import RunningMeans
+from streamfit.training.saving import write_atomic
 
 if TYPE_CHECKING:
     from streamfit.training.loop import LoopState
@@ -267,33 +268,6 @@ def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
 
 
 # -- writing --------------------------------------------------------------------------------
-
-def _fsync_directory(directory: Path) -> None:
-    # A rename is durable only once its directory is; Windows cannot open a
-    # directory, and makes renames durable itself.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write `path` through a temporary file: flushed, fsynced, renamed, directory fsynced."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-    _fsync_directory(path.parent)
-
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -519,7 +493,12 @@ class Checkpointer:
         """
         running = self.replicas.total(state.running) if self.replicas is not None else state.running
         position = (state.epoch, state.step, state.epoch_begun)
-        if not self.writes or (position == self._position and self.latest is not None):
+        if not self.writes:
+            # Ranks that write nothing still restart the clock, or their `due` would
+            # stay true and make rank 0 write after every step.
+            self._last_write = time.monotonic()
+            return self.latest
+        if position == self._position and self.latest is not None:
             return self.latest
         self.serial += 1
         stem = f"ckpt-{self.serial:06d}-e{state.epoch + 1:04d}-s{state.step:06d}"
@@ -527,13 +506,13 @@ class Checkpointer:
         tensor_path = self.directory / f"{stem}.pt"
         json_path = self.directory / f"{stem}.json"
         try:
-            _write_atomic(tensor_path, lambda file: torch.save(tensors, file))
+            write_atomic(tensor_path, lambda file: torch.save(tensors, file))
             meta["tensors"] = tensor_path.name
             meta["bytes"] = tensor_path.stat().st_size
             meta["sha256"] = _sha256(tensor_path)
             meta["digest"] = _body_digest(meta)
             text = json.dumps(meta, indent=1) + "\n"
-            _write_atomic(json_path, lambda file: file.write(text.encode()))
+            write_atomic(json_path, lambda file: file.write(text.encode()))
         except OSError as error:
             raise UserError(
                 f"cannot write the checkpoint {json_path} ({error.strerror or error}); free "

@@ -14,6 +14,7 @@ The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -47,10 +48,31 @@ def _module_meta(module: torch.nn.Module) -> dict[str, Any]:
     return {"class": type(module).__name__, "registered_name": name, "config": config}
 
 
-def _write_atomic(path: Path, write) -> None:
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    os.replace(partial, path)
+def _fsync_directory(directory: Path) -> None:
+    # A rename is durable only once its directory is; Windows cannot open a
+    # directory, and makes renames durable itself.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write `path` through a temporary file: flushed, fsynced, renamed, directory fsynced."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    _fsync_directory(path.parent)
 
 
 def save_model(model: Model, path: str | os.PathLike) -> None:
@@ -73,8 +95,8 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
     }
     path.mkdir(parents=True, exist_ok=True)
     weights = {name: value.detach().cpu() for name, value in model.module.state_dict().items()}
-    _write_atomic(path / WEIGHTS, lambda target: torch.save(weights, target))
-    _write_atomic(path / META, lambda target: target.write_text(json.dumps(meta, indent=2) + "\n"))
+    write_atomic(path / WEIGHTS, lambda target: torch.save(weights, target))
+    write_atomic(path / META, lambda file: file.write((json.dumps(meta, indent=2) + "\n").encode()))
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
