@@ -220,11 +220,18 @@ def test_reduce_lr_on_plateau_reduces_after_patience(small):
 def test_reduce_lr_on_plateau_cooldown_and_min_lr(small):
     x, y = small
     model = _model(lr=0.1)
+    rates = []
+
+    class RecordLR(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(self.model.optimizer.param_groups[0]["lr"])
+
     model.fit(x, y, epochs=6, verbose=0, callbacks=[
         Scripted("val_loss", [1.0] * 6),
-        ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002)])
-    # Reductions at epochs 1 and 3 (epoch 2 is the cooldown), then the floor at epoch 5.
-    assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.002)
+        ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002), RecordLR()])
+    # Reductions at epochs 1 and 3 (epoch 2 is the cooldown), then the floor from epoch 3 on;
+    # without the cooldown epoch 2 would already reduce to 0.002.
+    assert rates == pytest.approx([0.1, 0.01, 0.01, 0.002, 0.002, 0.002])
     with pytest.raises(UserError, match="factor=1.0\\) must be below 1"):
         ReduceLROnPlateau(factor=1.0)
 
