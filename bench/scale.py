@@ -2,7 +2,7 @@
 
 For each corpus, runs `streamfit train` in a fresh process (cache rebuilt)
 and prints rows, file size, prepare time, train time per epoch, rows/s, peak
-RSS (the whole process tree, from wait4) and the fraction of step time the
+RSS (of the largest process, from wait4; `streamfit train` is one process) and the fraction of step time the
 trainer waited for data. Principle 2 of DESIGN.md: peak RSS must not grow
 with the rows (10x within 1.2x of 1x, both under 1 GB).
 
@@ -53,13 +53,16 @@ def corpus_path(name: str, data_dir: Path) -> Path:
 
 
 def run_measured(argv: list[str]) -> tuple[float, int, int]:
-    """Run a command; return (wall seconds, peak RSS in bytes, exit status)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        sys.stderr.write(process.stderr.read().decode()[-2000:])
+    """Run a command; return (wall seconds, peak RSS in bytes of its largest process, exit status)."""
+    # stderr to a file, not a pipe: a pipe nobody reads fills and blocks the child.
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            errors.seek(0)
+            sys.stderr.write(errors.read().decode(errors="replace")[-2000:])
     return wall, usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status)
 
 

@@ -121,9 +121,11 @@ class HashedNgrams(FeatureExtractor):
     def columns(self, keys: np.ndarray) -> np.ndarray:
         """Column of each n-gram key: the word id for unigrams, else V + bucket."""
         self._check_fitted()
-        buckets = hash_keys(keys, self.seed) % np.uint64(self.num_buckets)
-        return np.where(keys < self.vocab_size_, keys,
-                        buckets.astype(np.int64) + self.vocab_size_)
+        columns = np.array(keys, dtype=np.int64)
+        ngrams = columns >= self.vocab_size_  # unigram keys are word ids and keep them
+        buckets = hash_keys(columns[ngrams], self.seed) % np.uint64(self.num_buckets)
+        columns[ngrams] = buckets.astype(np.int64) + self.vocab_size_
+        return columns
 
     def transform(self, offsets: np.ndarray, ids: np.ndarray) -> scipy.sparse.csr_matrix:
         """Bag of word ids and hashed n-grams of a batch.

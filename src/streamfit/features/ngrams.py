@@ -29,10 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamfit.errors import UserError
+from streamfit.prepare.vocabulary import FIRST_WORD_ID  # ids below it are padding and OOV
 
 _INT64_MAX = np.iinfo(np.int64).max
-FIRST_WORD_ID = 2
-"""Ids below this are padding (0) and out-of-vocabulary (1); they start no n-gram."""
 
 
 @dataclass

@@ -16,9 +16,7 @@ import numpy as np
 
 from streamfit.errors import UserError
 from streamfit.features.base import FeatureExtractor
-from streamfit.features.ngrams import FIRST_WORD_ID
-
-OOV_ID = 1
+from streamfit.prepare.vocabulary import FIRST_WORD_ID, OOV_ID
 
 
 class Sequences(FeatureExtractor):
