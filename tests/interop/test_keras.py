@@ -137,8 +137,12 @@ def test_batches_are_converted_for_keras(bridge):
     (x,) = bridge.to_keras_batch((np.asmatrix([[1.0, 2.0]]), None))
     assert type(x) is np.ndarray and x.shape == (1, 2)
 
-    inputs, y, weights = bridge.to_keras_batch([{"a": csr, "b": np.ones(2)}, y, np.ones(2)])
-    assert type(inputs["a"]) is np.ndarray and inputs["b"] is not None and weights.shape == (2,)
+    inputs, labels, weights = bridge.to_keras_batch([{"a": csr, "b": np.ones(2)}, np.array([0, 1]), np.ones(2)])
+    assert type(inputs["a"]) is np.ndarray
+    np.testing.assert_array_equal(inputs["a"], [[0, 2], [3, 0]])
+    np.testing.assert_array_equal(inputs["b"], np.ones(2))
+    np.testing.assert_array_equal(labels, [0, 1])
+    np.testing.assert_array_equal(weights, np.ones(2))
 
 
 def test_class_weight_becomes_sample_weight_for_generators(bridge):
