@@ -138,3 +138,13 @@ def test_file_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("\n\n")
     with pytest.raises(UserError, match="no lines"):
         LineBatches(tmp_path / "empty.csv", process_line)
+
+
+def test_lines_longer_than_a_read_block_come_back_whole(tmp_path):
+    long_line = "x" * 20_000  # several 8 KiB reads
+    path = tmp_path / "data.txt"
+    path.write_text(f"a\n{long_line}\nb\n")
+    batches = LineBatches(path, lambda line: (np.array([len(line)]), np.array([0])), batch_size=3,
+                          shuffle=False)
+    x, _ = batches.batch(0, 0)
+    assert x[:, 0].tolist() == [1, 20_000, 1]

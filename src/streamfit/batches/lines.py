@@ -172,22 +172,23 @@ class LineBatches(BatchSet):
     def _read(self, offsets: np.ndarray) -> list[bytes]:
         # A raw descriptor, not a buffered file: closing a buffered file that a
         # forked worker inherited would move the parent's file position.
-        with self._lock:
+        with self._lock:  # only opening is shared: pread has no file position to race on
             if self._fd_pid != os.getpid():
                 if self._fd is not None:
                     os.close(self._fd)
                 self._fd, self._fd_pid = os.open(self.path, os.O_RDONLY | _BINARY), os.getpid()
-            return [self._read_line(offset) for offset in offsets.tolist()]
+        return [self._read_line(self._fd, offset) for offset in offsets.tolist()]
 
-    def _read_line(self, offset: int) -> bytes:
-        os.lseek(self._fd, offset, os.SEEK_SET)
+    @staticmethod
+    def _read_line(fd: int, offset: int) -> bytes:
         parts = []
-        while block := os.read(self._fd, _LINE_BLOCK):
+        while block := os.pread(fd, _LINE_BLOCK, offset):
             end = block.find(b"\n")
             if end >= 0:
                 parts.append(block[:end])
                 break
             parts.append(block)
+            offset += len(block)
         return b"".join(parts).removesuffix(b"\r")
 
     def _where(self, offset: int) -> str:
