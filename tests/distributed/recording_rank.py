@@ -40,8 +40,8 @@ def _batch(self, epoch, index):
 
 
 PreparedBatches.batch = _recorded(PreparedBatches.batch, _batch)
-streamfit.training.checkpoint._write_atomic = _recorded(
-    streamfit.training.checkpoint._write_atomic, lambda path, write: ("writes", str(path)))
+streamfit.training.checkpoint.write_atomic = _recorded(
+    streamfit.training.checkpoint.write_atomic, lambda path, write: ("writes", str(path)))
 streamfit.recipe.save_bundle = _recorded(
     streamfit.recipe.save_bundle, lambda output, **kw: ("writes", str(output)))
 
