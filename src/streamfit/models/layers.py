@@ -5,12 +5,21 @@
 column indices weighted by its values, plus a bias. It touches only the
 non-zeros, so a 20,000-wide TF-IDF batch costs what its few hundred n-grams
 per row cost, never a dense matmul.
+
+On the CPU the weight's gradient `x^T @ grad` is computed by scipy's
+compressed-column kernel (`_SparseRowsMatmul`): one pass over the non-zeros.
+torch's dense `EmbeddingBag` backward sorts the indices first and took 5.2 ms
+of a 5.3 ms IMDB step here (batch 512, 70k non-zeros, 50k x 32); scipy takes
+0.4 ms. On other devices, in other dtypes and for sparse gradients the
+`EmbeddingBag` backward is kept.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+import scipy.sparse
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -67,6 +76,48 @@ def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
                                    check_invariants=False)
 
 
+class _SparseRowsMatmul(torch.autograd.Function):
+    """`x @ weight` for CSR rows `x` = (crow, col, values), differentiable in `weight` only.
+
+    Forward is `F.embedding_bag(mode="sum")`; backward is scipy's CSC kernel
+    on `x^T` (the same arrays read column-wise, no copy or sort): a dense
+    gradient equal to torch's, summed in a different order.
+    """
+
+    @staticmethod
+    def forward(ctx, crow, col, values, weight):
+        ctx.save_for_backward(crow, col, values)
+        ctx.num_rows, ctx.weight_rows = len(crow) - 1, len(weight)
+        return F.embedding_bag(col, weight, crow, mode="sum", per_sample_weights=values,
+                               include_last_offset=True)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        crow, col, values = ctx.saved_tensors
+        x_t = scipy.sparse.csc_matrix((values.numpy(), col.numpy(), crow.numpy()),
+                                      shape=(ctx.weight_rows, ctx.num_rows))
+        grad = np.asarray(x_t @ grad_out.contiguous().numpy(), dtype=values.numpy().dtype)
+        return None, None, None, torch.from_numpy(grad)
+
+    @staticmethod
+    def applies_to(weight: torch.Tensor, values: torch.Tensor) -> bool:
+        """The scipy backward serves CPU float32/float64 data that needs no gradient of its own."""
+        return (weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
+                and values.dtype == weight.dtype and not values.requires_grad)
+
+
+def sparse_rows_matmul(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+                       weight: torch.Tensor) -> torch.Tensor:
+    """`x @ weight` for the CSR rows `x` = (crow, col, values) of width `len(weight)`.
+
+    `crow` and `col` must share a dtype. The result is `[len(crow) - 1, weight.shape[1]]`.
+    """
+    if torch.is_grad_enabled() and weight.requires_grad and _SparseRowsMatmul.applies_to(weight, values):
+        return _SparseRowsMatmul.apply(crow, col, values, weight)
+    return F.embedding_bag(col, weight, crow, mode="sum", per_sample_weights=values,
+                           include_last_offset=True)
+
+
 class SparseLinear(nn.Module):
     """`y = x @ W + b` for sparse CSR rows `x`, via `EmbeddingBag(mode="sum")`.
 
@@ -106,7 +157,11 @@ class SparseLinear(nn.Module):
             crow, col = x.crow_indices(), x.col_indices()
             if crow.dtype != col.dtype:
                 crow = crow.to(col.dtype)
-            out = self.bag(col, crow, per_sample_weights=x.values().to(self.bag.weight.dtype))
+            values = x.values().to(self.bag.weight.dtype)
+            if self.bag.sparse:
+                out = self.bag(col, crow, per_sample_weights=values)
+            else:
+                out = sparse_rows_matmul(crow, col, values, self.bag.weight)
         elif x.layout == torch.strided:
             out = x.to(self.bag.weight.dtype) @ self.bag.weight
         else:
