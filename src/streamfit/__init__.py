@@ -30,22 +30,37 @@ Example (the "Batch training" appendix of Google's text classification guide):
     ...                               epochs=10, verbose=2)                    # doctest: +SKIP
 """
 
-from streamfit.batches import ArrayBatches, BatchSet, LineBatches, RandomBatches
-from streamfit.errors import DataError, UserError
-from streamfit.training import Callback, History, Model, callbacks, load_model, register_module
+import importlib
 
 __version__ = "0.1.0"
 
+# Public names and the module that defines each. They are imported on first
+# use (PEP 562), so that `import streamfit.prepare...` does not pay for torch
+# (about 1 s): `streamfit train` prepares the data while torch is imported on
+# another thread.
+_EXPORTS = {
+    "ArrayBatches": "streamfit.batches", "BatchSet": "streamfit.batches",
+    "LineBatches": "streamfit.batches", "RandomBatches": "streamfit.batches",
+    "DataError": "streamfit.errors", "UserError": "streamfit.errors",
+    "Callback": "streamfit.training", "History": "streamfit.training", "Model": "streamfit.training",
+    "callbacks": "streamfit.training", "load_model": "streamfit.training",
+    "register_module": "streamfit.training",
+}
+
 
 def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     # `streamfit.keras` without importing keras (an optional extra) at `import streamfit`.
     if name == "keras":
-        import importlib
-
         return importlib.import_module("streamfit.keras")
     raise AttributeError(f"module 'streamfit' has no attribute {name!r}")
 
-__all__ = [
-    "ArrayBatches", "BatchSet", "Callback", "DataError", "History", "LineBatches", "Model",
-    "RandomBatches", "UserError", "callbacks", "load_model", "register_module",
-]
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """`python -m streamfit` runs the command-line tool."""
 
-from streamfit.cli.main import main
+from streamfit.cli.main import entry
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

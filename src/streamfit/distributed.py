@@ -1,9 +1,9 @@
 """Data-parallel training over several processes: the process group, ranks, sums across ranks.
 
 `torchrun --nproc-per-node N -m streamfit train ...` (or `streamfit train
---nproc N ...`, which launches the same on this machine) starts N processes;
-each finds its rank in torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR, MASTER_PORT) and `process_group` joins them:
+--nproc N ...`, which launches the same on this machine: `streamfit.launcher`)
+starts N processes; each finds its rank in torchrun's environment (RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and `process_group` joins them:
 
 | device | backend | each rank runs on |
 | --- | --- | --- |
@@ -29,37 +29,23 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import os
 import signal
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from streamfit.errors import UserError
-
-#: What torchrun (and any launcher that follows its conventions) sets in each process.
-LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+from streamfit.errors import RankZeroFailed, UserError
+from streamfit.launcher import launched, local_rank
 
 # The group that carries host-side values (row counts, flags, objects): the
 # default group on gloo, a gloo group beside NCCL, so that they never wait
 # for the GPU.
 _control: Any = None
-
-
-class RankZeroFailed(UserError):
-    """Rank 0 failed at a step the other ranks waited for; rank 0 reports why."""
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun (or alike) as one of several ranks."""
-    return all(name in os.environ for name in LAUNCH_VARIABLES) and int(os.environ["WORLD_SIZE"]) > 1
 
 
 def is_distributed() -> bool:
@@ -82,11 +68,6 @@ def world_size() -> int:
 def is_main() -> bool:
     """Whether this process is rank 0, the one that prints and writes."""
     return rank() == 0
-
-
-def local_rank() -> int:
-    """This process's index on its machine (torchrun's LOCAL_RANK; 0 when unset)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def device_for(device: str) -> str:
@@ -225,39 +206,3 @@ def on_main_rank(work: Callable[[], Any], share: Callable[[Any], Any] | None = N
         raise
     broadcast({"result": share(result) if share is not None else result})
     return result
-
-
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `python -m streamfit ARGV` as `nproc` ranks on this machine, as torchrun would.
-
-    The ranks meet on a free local port (torchrun's `--standalone`). Ctrl-C
-    reaches every rank (each stops after its step and rank 0 saves a
-    checkpoint); if the launcher is killed, the ranks end too.
-
-    Args:
-        nproc: processes to start (at least 2).
-        argv: the command line for each rank, e.g. `["train", "data.csv", ...]`.
-
-    Returns:
-        The exit status: 0, the status of the first rank that failed (2 for a
-        user error, 130 after Ctrl-C), or 128 + N for a rank killed by signal N.
-    """
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    # The agent's warnings ("Received 2 death signal...") repeat what the ranks say;
-    # each of its modules sets its logger's level itself.
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("torch.distributed.elastic"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)
-    try:
-        elastic_launch(config, sys.executable)("-u", "-m", "streamfit", *argv)
-    except ChildFailedError as error:
-        _, failure = error.get_first_failure()
-        return failure.exitcode if failure.exitcode >= 0 else 128 - failure.exitcode
-    except SignalException as error:
-        return 128 + int(error.sigval)
-    return 0

@@ -31,85 +31,14 @@ from streamfit.bundle import check_output_dir, save_bundle
 from streamfit.errors import UserError
 from streamfit.features import HashedNgrams, NgramTfidf, Sequences
 from streamfit.models import auto_model, build_model
-from streamfit.prepare.pipeline import (
-    PreparedDataset,
-    PrepareOptions,
-    load_or_prepare,
-    open_prepared,
-)
+from streamfit.prepare.background import PrepareProcess
+from streamfit.prepare.pipeline import PreparedDataset, open_prepared
 from streamfit.prepare.tokenize import Tokenizer
+from streamfit.recipe_config import MODEL_CHOICES, TrainConfig, start_prepare
 from streamfit.sources import SourceSpec
 from streamfit.training import Model
 from streamfit.training.callbacks import EarlyStopping
 from streamfit.training.tensors import resolve_device, sparse_model_threads, torch_threads
-
-MODEL_CHOICES = ("auto", "mlp", "sepcnn", "fasttext")
-
-
-@dataclass
-class TrainConfig:
-    """What `streamfit train` does.
-
-    The defaults are the guide's MLP recipe retuned by measurement on this
-    project's 2-core machine (IMDB, 20 Newsgroups, SST-2 test accuracy; see
-    README "Benchmarks"): the guide's batch 128, Adam 1e-3, patience 2, top 20k
-    features and 64 units reached 0.910 / 0.841 / 0.80 in 6.2 s of IMDB training;
-    batch 512, Adam 4e-3, patience 1, top 50k features and 32 units reached
-    0.908 / 0.848 / 0.833 in 3.3 s. Short-text data (SST-2) needs the larger
-    feature set; 32 units keep Adam's per-step cost (memory bound, proportional
-    to features x units) where 20k x 64 had it.
-
-    Args:
-        output: the bundle directory to write.
-        model: "auto" (the guide's rule, see `choose_model`), "mlp", "sepcnn" or "fasttext".
-        epochs: the most epochs; early stopping ends sooner when there is validation data.
-        batch_size: rows per batch: the global batch when several processes
-            train together, each taking `batch_size / world_size` rows of it.
-        learning_rate: Adam's learning rate.
-        patience: early stopping patience on validation loss.
-        top_k: n-gram features kept (mlp).
-        ngram_range: word n-gram orders (mlp, fasttext).
-        units, layers, dropout: the MLP's shape.
-        seed: seeds the split, the shuffle, the initialisation and dropout.
-        cache: where the prepared dataset lives (None: the default cache).
-        validation_split: fraction of the training rows held out, when no validation data.
-        class_weight: None or "balanced".
-        device: "auto", "cpu" or "cuda".
-        workers: threads producing batches ahead of the trainer.
-        threads: torch's intra-op threads; None: `sparse_model_threads` (1 for the
-            sparse bag models mlp and fasttext, torch's default for sepcnn).
-        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-        checkpoint_every_steps: also checkpoint every N steps (there is always one
-            at each epoch end, in `output/checkpoints`).
-        checkpoint_every_minutes: also checkpoint every N minutes.
-        keep_checkpoints: how many of the newest checkpoints to keep.
-        resume: continue from the newest checkpoint in `output/checkpoints`
-            (start afresh when there is none); without it old checkpoints are removed.
-    """
-
-    output: str
-    model: str = "auto"
-    epochs: int = 10
-    batch_size: int = 512
-    learning_rate: float = 4e-3
-    patience: int = 1
-    top_k: int = 50000
-    ngram_range: tuple[int, int] = (1, 2)
-    units: int = 32
-    layers: int = 2
-    dropout: float = 0.2
-    seed: int = 0
-    cache: str | None = None
-    validation_split: float = 0.1
-    class_weight: str | None = None
-    device: str = "auto"
-    workers: int = 2
-    threads: int | None = None
-    verbose: int = 2
-    checkpoint_every_steps: int | None = None
-    checkpoint_every_minutes: float | None = None
-    keep_checkpoints: int = 3
-    resume: bool = False
 
 
 @dataclass
@@ -155,7 +84,8 @@ def balanced_class_weight(class_counts: np.ndarray) -> dict[int, float]:
 
 
 def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None = None,
-                          log: Callable[[str], None] = print) -> TrainResult:
+                          log: Callable[[str], None] = print,
+                          prepared: PrepareProcess | None = None) -> TrainResult:
     """Prepare (or reuse) the data, train the chosen model, save the bundle.
 
     Args:
@@ -164,6 +94,9 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         validation: separate validation data; without it `config.validation_split`
             of the training rows is held out (0 for none: no early stopping).
         log: where progress lines go.
+        prepared: the data's preparation, already started by `start_prepare`
+            with the same arguments (the command line starts it before torch
+            loads); default: started here.
 
     Under torchrun (several ranks) every rank calls this with the same
     arguments: rank 0 prepares the data while the others wait, then they open
@@ -179,7 +112,7 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
             a batch size that the ranks cannot share evenly.
     """
     with distributed.process_group(config.device):
-        return _train(spec, config, validation, log)
+        return _train(spec, config, validation, log, prepared)
 
 
 def _prepare_once(work: Callable[[], PreparedDataset]) -> PreparedDataset:
@@ -210,8 +143,10 @@ def _warm_up_optimizer_imports() -> threading.Thread:
     """Import `torch._dynamo` on a thread while the data is prepared.
 
     Every `torch.optim` optimizer imports it on first use (`torch._disable_dynamo`),
-    which took 1.5 s of a 6 s IMDB run here; the prepare passes spend their time
-    in pyarrow and numpy kernels that release the GIL, so the import overlaps them.
+    1.2 s of one core here. While a child process prepares the data (see
+    `streamfit.prepare.background`) this process only waits for it, so the
+    import is free; when the data is prepared in this process the import
+    and prepare's Python share the GIL and overlap little.
     """
     thread = threading.Thread(target=importlib.import_module, args=("torch._dynamo",),
                               name="streamfit-import", daemon=True)
@@ -220,7 +155,7 @@ def _warm_up_optimizer_imports() -> threading.Thread:
 
 
 def _train(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None,
-           log: Callable[[str], None]) -> TrainResult:
+           log: Callable[[str], None], prepared: PrepareProcess | None) -> TrainResult:
     warm_up = _warm_up_optimizer_imports()
     if config.class_weight not in (None, "balanced"):
         raise UserError(f"--class-weight {config.class_weight!r} is unknown; use 'balanced'")
@@ -233,13 +168,10 @@ def _train(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None,
         log = _silent
     output = Path(config.output)
     started = time.perf_counter()
-    options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
-                             validation_split=0.0 if validation else config.validation_split)
 
     def prepare() -> PreparedDataset:
         check_output_dir(output)  # before hours of training, not after
-        return load_or_prepare(spec, options, config.cache, validation=validation,
-                               progress=lambda what: log(f"prepare: {what}") if config.verbose else None)
+        return (prepared or start_prepare(spec, config, validation, log)).result()
 
     dataset = _prepare_once(prepare)
     prepared = time.perf_counter()

@@ -120,3 +120,23 @@ def test_evaluate_reports_labels_training_never_saw_with_their_lines(trained, ca
     assert report["data"]["skipped"] == {"unseen_label": 2}
     assert report["data"]["examples"]["unseen_label"] == [f"{data}:3", f"{data}:5"]
     assert report["data"]["rows_read"] == 4 and report["data"]["rows_used"] == 2
+
+
+def test_the_command_line_prepares_in_a_child_while_torch_loads(tmp_path, write_corpus):
+    # Loading the command line must not load torch: `train` forks the prepare
+    # process first (streamfit.prepare.background), and a child forked after
+    # torch would overlap nothing.
+    probe = "import sys, streamfit.cli.main; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    data = write_corpus(tmp_path / "a.csv", 300)
+    run = subprocess.run([sys.executable, "-m", "streamfit", "train", str(data), "--output",
+                          str(tmp_path / "model"), "--cache", str(tmp_path / "cache"), "--epochs", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    # The child's progress lines come first, once each, then the parent's.
+    assert lines[:2] == ["prepare: reading and tokenizing", "prepare: writing token ids"]
+    assert lines[2].startswith(f"prepare: built {tmp_path / 'cache'} (270 training rows, 30 validation)")
+    assert (tmp_path / "model" / "bundle.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "cache", "model"]

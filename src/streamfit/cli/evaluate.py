@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 
-from streamfit.bundle import load_bundle
 from streamfit.cli.args import add_source_arguments, bundle_overrides
 from streamfit.errors import UserError
 from streamfit.evaluation import ConfusionMatrix, format_report
@@ -27,6 +26,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamfit.bundle import load_bundle  # torch: loaded only for the command that needs it
+
     bundle = load_bundle(args.bundle)
     spec = bundle.source_spec(args.data, **bundle_overrides(args))
     if spec.label is None:

@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from streamfit.bundle import load_bundle
 from streamfit.cli.args import add_source_arguments, bundle_overrides
 from streamfit.errors import UserError
 from streamfit.sources import RowAccounting
@@ -31,6 +30,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamfit.bundle import load_bundle  # torch: loaded only for the command that needs it
+
     if args.output and not args.output.endswith((".csv", ".jsonl")):
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")
     bundle = load_bundle(args.bundle)

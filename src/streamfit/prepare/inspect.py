@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from streamfit.models.select import choose_model
 from streamfit.prepare.labels import LabelCounter, sort_labels
 from streamfit.prepare.stats import LengthStats, samples_per_word_ratio
 from streamfit.prepare.tokenize import Tokenizer
@@ -18,6 +17,8 @@ def inspect_source(spec: SourceSpec, tokenizer: Tokenizer | None = None) -> dict
         (label to count), `median_words_per_sample`, `samples_per_word_ratio`
         and `recommended_model`.
     """
+    from streamfit.models.select import choose_model  # the models package loads torch
+
     tokenizer = tokenizer or Tokenizer()
     accounting = RowAccounting(strict=spec.strict)
     labels = LabelCounter()

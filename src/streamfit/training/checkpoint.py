@@ -59,7 +59,7 @@ import torch
 
 from streamfit import distributed
 from streamfit.batches.base import BatchSet
-from streamfit.errors import UserError
+from streamfit.errors import TrainingInterrupted, UserError
 from streamfit.sampling.sampler import EpochSampler, SamplerState
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.saving import write_atomic
@@ -73,23 +73,6 @@ FORMAT = "streamfit.checkpoint"
 VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d+)-e(\d+)-s(\d+)\.json$")
 _CHUNK = 1 << 20
-
-
-class TrainingInterrupted(UserError):
-    """Ctrl-C stopped `fit`; a checkpoint holds the position to resume from.
-
-    Attributes:
-        checkpoint: the checkpoint's `.json` to resume from (None when none
-            was written yet).
-        epoch: the 0-based epoch that was running.
-        step: the steps of that epoch done.
-    """
-
-    def __init__(self, message: str, checkpoint: Path | None, epoch: int, step: int):
-        super().__init__(message)
-        self.checkpoint = checkpoint
-        self.epoch = epoch
-        self.step = step
 
 
 def describe(epoch: int, step: int) -> str:

@@ -1,0 +1,94 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch  # noqa: F401  (loaded here, so this process prepares in-process)
+
+from streamfit.errors import UserError
+from streamfit.prepare.background import PrepareProcess, can_fork
+from streamfit.prepare.pipeline import PrepareOptions, load_or_prepare, open_prepared
+from streamfit.sources import SourceSpec
+
+# The child is forked only before torch is loaded, which this test process has
+# done, so the forking path runs in a fresh interpreter.
+CHILD = textwrap.dedent("""
+    import json, sys
+    from streamfit.errors import UserError
+    from streamfit.prepare.background import PrepareProcess, can_fork
+    from streamfit.prepare.pipeline import PrepareOptions
+    from streamfit.sources import SourceSpec
+
+    data, cache, label, cancel = sys.argv[1:5]
+    assert can_fork()
+    job = PrepareProcess(SourceSpec((data,), label=label), PrepareOptions(validation_split=0.2), cache)
+    if cancel == "cancel":
+        # Cancel once the child is writing its temporary folder beside the cache.
+        import pathlib, time
+        folder, deadline = pathlib.Path(cache).parent, time.monotonic() + 60
+        while time.monotonic() < deadline and not (folder.exists() and any(folder.iterdir())):
+            time.sleep(0.001)
+        seen = sorted(p.name for p in folder.iterdir())
+        job.cancel()
+        print(json.dumps({"cancelled": True, "seen": seen}))
+        sys.exit(0)
+    try:
+        dataset = job.result()
+    except UserError as error:
+        print(json.dumps({"error": str(error), "in_child": job.in_child}))
+        sys.exit(0)
+    print(json.dumps({"in_child": job.in_child, "directory": str(dataset.directory),
+                      "reused": dataset.reused, "stats": dataset.stats,
+                      "torch": "torch" in sys.modules}))
+""")
+
+
+def run_child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_forked_child_prepares_the_same_dataset_as_this_process(tmp_path, write_corpus):
+    data = write_corpus(tmp_path / "a.csv", 400)
+    child = run_child(data, tmp_path / "forked", "label", "-")
+    assert child["in_child"] and not child["reused"] and not child["torch"]
+    here = load_or_prepare(SourceSpec((str(data),)), PrepareOptions(validation_split=0.2), tmp_path / "here")
+    assert child["stats"] == json.loads(json.dumps(here.stats))
+    forked = open_prepared(child["directory"])
+    rows = np.arange(len(here.train))
+    for a, b in zip(forked.train.take(rows), here.train.take(rows), strict=True):
+        assert np.array_equal(a, b)
+    assert forked.vocabulary.words.equals(here.vocabulary.words)
+    # A second run finds the child's cache and reuses it.
+    assert run_child(data, tmp_path / "forked", "label", "-")["reused"]
+
+
+def test_the_childs_user_error_is_raised_here_with_its_message(tmp_path, write_corpus):
+    data = write_corpus(tmp_path / "a.csv", 50)
+    child = run_child(data, tmp_path / "cache", "no_such_column", "-")
+    assert child["in_child"]
+    assert "no_such_column" in child["error"] and str(data) in child["error"]
+
+
+def test_a_cancelled_child_removes_its_unfinished_work(tmp_path, write_corpus):
+    data = write_corpus(tmp_path / "a.csv", 100000)
+    child = run_child(data, tmp_path / "caches" / "one", "label", "cancel")
+    assert child["cancelled"] and child["seen"][0].startswith(".one.")  # cancelled mid-work
+    assert list((tmp_path / "caches").iterdir()) == []
+
+
+def test_with_torch_loaded_it_prepares_in_this_process_when_asked(tmp_path, write_corpus):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    assert not can_fork()  # torch is loaded here
+    job = PrepareProcess(SourceSpec((str(data),)), PrepareOptions(), tmp_path / "cache")
+    assert not job.in_child and not (tmp_path / "cache").exists()  # nothing until asked
+    dataset = job.result()
+    assert len(dataset.train) == 100 and not dataset.reused
+    job.cancel()  # nothing to stop
+    with pytest.raises(UserError, match="no_such_column"):
+        PrepareProcess(SourceSpec((str(data),), label="no_such_column"), PrepareOptions(),
+                       tmp_path / "other").result()
