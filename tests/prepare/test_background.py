@@ -75,7 +75,9 @@ def test_the_childs_user_error_is_raised_here_with_its_message(tmp_path, write_c
 
 
 def test_a_cancelled_child_removes_its_unfinished_work(tmp_path, write_corpus):
-    data = write_corpus(tmp_path / "a.csv", 100000)
+    small = write_corpus(tmp_path / "small.csv", 2000).read_text().splitlines(keepends=True)
+    data = tmp_path / "a.csv"
+    data.write_text("".join(small[:1] + small[1:] * 50))  # 100,000 rows, enough to be cancelled mid-way
     child = run_child(data, tmp_path / "caches" / "one", "label", "cancel")
     assert child["cancelled"] and child["seen"][0].startswith(".one.")  # cancelled mid-work
     assert list((tmp_path / "caches").iterdir()) == []
