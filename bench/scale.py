@@ -2,7 +2,8 @@
 
 For each corpus, runs `streamfit train` in a fresh process (cache rebuilt)
 and prints rows, file size, prepare time, train time per epoch, rows/s, peak
-RSS (of the largest process, from wait4; `streamfit train` is one process) and the fraction of step time the
+RSS (of the largest process, from wait4: the trainer or the prepare process
+it forks; `bench/compare.py` sums both) and the fraction of step time the
 trainer waited for data. Principle 2 of DESIGN.md: peak RSS must not grow
 with the rows (10x within 1.2x of 1x, both under 1 GB).
 

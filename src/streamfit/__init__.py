@@ -8,7 +8,7 @@ Which layer owns which argument (the data flows top to bottom):
 | layer | package | owns |
 | --- | --- | --- |
 | sources | `sources/` | files, globs, folders; formats, compression, columns, encodings, bad rows |
-| prepare | `prepare/` | tokenizer, vocabulary, label map, n-gram counts, stats, the on-disk cache, validation split |
+| prepare | `prepare/` | tokenizer, vocabulary, label map, n-gram counts, stats, the on-disk cache, validation split, preparing in a child process |
 | sampling | `sampling/` | shuffle seed, epoch, shard (rank, world size), step, remainder |
 | features | `features/` | n-gram TF-IDF, hashed n-grams, padded sequences |
 | batch sets | `batches/` | batch `i` of epoch `e` as a pure function: arrays, lines, prepared data |
@@ -16,8 +16,8 @@ Which layer owns which argument (the data flows top to bottom):
 | training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, callbacks, class weights |
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
 | bundle | `bundle.py` | everything needed to predict on raw text, saved without pickle |
-| recipe | `recipe.py` | raw files to a bundle: prepare, features, model, fit, save |
-| distributed | `distributed.py` | torchrun's process group, ranks, the `--nproc` launcher |
+| recipe | `recipe.py`, `recipe_config.py` | raw files to a bundle: prepare, features, model, fit, save; its options |
+| distributed | `distributed.py`, `launcher.py` | torchrun's process group and ranks; its environment and the `--nproc` launcher |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
 
