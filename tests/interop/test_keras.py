@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from guide_code import _data_generator
 
 from streamfit.batches import ArrayBatches
 from streamfit.errors import UserError
@@ -154,22 +155,6 @@ def test_class_weight_becomes_sample_weight_for_generators(bridge):
 
     with pytest.raises(UserError, match="class_weight needs"):
         next(bridge._converted(iter([(np.zeros(1), np.zeros(1), np.ones(1))]), {0: 2.0}))
-
-
-def _data_generator(x, y, num_features, batch_size):
-    num_samples = x.shape[0]
-    num_batches = num_samples // batch_size
-    if num_samples % batch_size:
-        num_batches += 1
-    while 1:
-        for i in range(num_batches):
-            start_idx = i * batch_size
-            end_idx = (i + 1) * batch_size
-            if end_idx > num_samples:
-                end_idx = num_samples
-            x_batch = x[start_idx:end_idx]
-            y_batch = y[start_idx:end_idx]
-            yield x_batch, y_batch
 
 
 class Counted:

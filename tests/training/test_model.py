@@ -6,28 +6,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from guide_code import _data_generator
 
 from streamfit.errors import UserError
 from streamfit.training import Model
 from streamfit.training.callbacks import Callback, EarlyStopping
 
 SPARSE_CE = "sparse_categorical_crossentropy"
-
-
-def _data_generator(x, y, num_features, batch_size):
-    num_samples = x.shape[0]
-    num_batches = num_samples // batch_size
-    if num_samples % batch_size:
-        num_batches += 1
-    while 1:
-        for i in range(num_batches):
-            start_idx = i * batch_size
-            end_idx = (i + 1) * batch_size
-            if end_idx > num_samples:
-                end_idx = num_samples
-            x_batch = x[start_idx:end_idx]
-            y_batch = y[start_idx:end_idx]
-            yield x_batch, y_batch
 
 
 class CountRows(Callback):
