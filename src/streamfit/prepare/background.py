@@ -122,7 +122,7 @@ def _child(send, spec, options, cache_dir, validation, progress) -> None:
     try:
         dataset = load_or_prepare(spec, options, cache_dir, validation=validation, progress=progress)
         send.send(("ok", str(dataset.directory), dataset.reused))
-    except (UserError, DataError) as error:
+    except UserError as error:  # DataError is one too
         send.send(("DataError" if isinstance(error, DataError) else "UserError", str(error), False))
     except KeyboardInterrupt:
         sys.exit(130)
