@@ -1,9 +1,16 @@
-"""Errors that reach users.
+"""Errors by kind, and the one validator of option values.
 
-A `UserError` is a mistake the user can fix (a missing file, an unknown
-column, a bad option). Its message is one line that names the file, line,
-column or argument and says what to do; the command-line tool prints it
-without a traceback and exits with status 2.
+| error | raised for | the command line |
+| --- | --- | --- |
+| `UserError` (a `ValueError`) | a mistake the user can fix: a missing file, a bad option | one line, exit 2 |
+| `OptionError` (a `UserError`) | a bad value of one named argument | the same line naming the flag, exit 2 |
+| `DataError` (a `UserError`) | a bad row under `strict`, naming file and line | one line, exit 2 |
+| `TrainingInterrupted` | Ctrl-C stopped `fit` after saving a checkpoint | one line, exit 130 |
+| anything else | a bug in streamfit | a traceback, exit 70 |
+
+Library messages name the Python argument (`batch_size=0 must be at least
+1`); the command line shows the same error with its flag (`--batch-size 0
+must be at least 1`), from `OptionError.option` and `OptionError.value`.
 
 This module imports nothing heavy: the command line catches these before
 torch is loaded.
@@ -11,19 +18,42 @@ torch is loaded.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
+from typing import Any
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A mistake in the user's input or options, with a one-line fix."""
 
 
+class OptionError(UserError):
+    """A bad value of the argument `option`; the message reads `option=value problem`.
+
+    Attributes:
+        option: the Python argument's name (`batch_size`).
+        value: the value given.
+        problem: what is wrong and the fix (`must be at least 1`).
+    """
+
+    def __init__(self, option: str, value: Any, problem: str):
+        super().__init__(f"{option}={value!r} {problem}")
+        self.option, self.value, self.problem = option, value, problem
+
+    def with_flag(self, flag: str) -> str:
+        """The message as the command line says it: `--batch-size 0 must be at least 1`."""
+        value = "" if self.value is None or self.value is True else f" {self.value}"
+        return f"{flag}{value} {self.problem}"
+
+
 class DataError(UserError):
-    """A bad row in the data (raised under `--strict`), naming file and line."""
+    """A bad row in the data (raised under `strict`), naming file and line."""
 
 
-class TrainingInterrupted(UserError):
+class TrainingInterrupted(Exception):  # noqa: N818 (Keras' word, like KeyboardInterrupt)
     """Ctrl-C stopped `fit`; a checkpoint holds the position to resume from.
+
+    Not a `UserError`: nothing is wrong, and `except ValueError` must not swallow it.
 
     Attributes:
         checkpoint: the checkpoint's `.json` to resume from (None when none
@@ -41,3 +71,46 @@ class TrainingInterrupted(UserError):
 
 class RankZeroFailed(UserError):
     """Rank 0 failed at a step the other ranks waited for; rank 0 reports why."""
+
+
+def check_number(option: str, value: Any, *, minimum: float | None = None,
+                 below: float | None = None, integer: bool = True,
+                 optional: bool = False) -> Any:
+    """`value` when it is a number in range, else an `OptionError` naming `option`.
+
+    Args:
+        option: the argument's name, for the message.
+        value: the value to check (numpy integers count as integers; bools never do).
+        minimum: the least value allowed (inclusive).
+        below: the bound the value must stay under (exclusive).
+        integer: whether it must be an integer.
+        optional: whether None is allowed (and returned as is).
+
+    Raises:
+        OptionError: e.g. `batch_size=0 must be an integer >= 1`.
+
+    Example:
+        >>> check_number("dropout", 0.2, minimum=0, below=1, integer=False)
+        0.2
+    """
+    if value is None and optional:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok and not integer:
+        ok = value == value  # NaN is no number here
+    if ok and ((minimum is not None and value < minimum) or (below is not None and value >= below)):
+        ok = False
+    if not ok:
+        if minimum is not None and below is not None:
+            where = f"in [{minimum}, {below})"
+        elif minimum is not None:
+            where = f">= {minimum}"
+        elif below is not None:
+            where = f"< {below}"
+        else:
+            where = ""
+        what = "an integer" if integer else "a number"
+        raise OptionError(option, value,
+                          f"must be {what}{' ' + where if where else ''}{' or None' if optional else ''}")
+    return value

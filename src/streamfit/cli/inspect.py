@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
                                                "accounting and the guide's model recommendation.")
     add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,10 @@
 """The `streamfit` command: train, evaluate, predict, prepare, inspect.
 
 Each subcommand is a thin shell over the library. User mistakes end with one
-line on stderr (`streamfit: error: ...`) and exit status 2, never a traceback.
+line on stderr (`streamfit: error: ...`) and exit status 2, never a traceback;
+a bad option value is named by its flag (`--batch-size 0 ...`), where the
+library names the Python argument (`batch_size=0 ...`). Anything else is a
+bug in streamfit: a traceback and exit status 70 (BSD's EX_SOFTWARE).
 The subcommands import torch only when they run (it takes a second or two),
 so that `train` can start preparing the data first and `--help` is quick.
 """
@@ -13,11 +16,13 @@ import contextlib
 import ctypes
 import gc
 import sys
+import traceback
 
 from streamfit.cli import evaluate, inspect, predict, prepare, train
-from streamfit.errors import TrainingInterrupted, UserError
+from streamfit.errors import OptionError, TrainingInterrupted, UserError
 
 COMMANDS = (train, evaluate, predict, prepare, inspect)
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 70, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +47,22 @@ def _limit_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 is M_ARENA_MAX in malloc.h
 
 
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each argument's destination and the flag that sets it (`batch_size` -> `--batch-size`)."""
+    flags = {}
+    for action in parser._actions:
+        long = [option for option in action.option_strings if option.startswith("--")]
+        if long:
+            flags.setdefault(action.dest, long[0])
+    return flags
+
+
+def _user_message(error: UserError, parser: argparse.ArgumentParser) -> str:
+    if isinstance(error, OptionError) and error.option in _flags(parser):
+        return error.with_flag(_flags(parser)[error.option])
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     _limit_malloc_arenas()
     parser = build_parser()
@@ -50,15 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except TrainingInterrupted as e:
         print(f"streamfit: {e}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except UserError as e:
-        print(f"streamfit: error: {e}", file=sys.stderr)
-        return 2
+        print(f"streamfit: error: {_user_message(e, args.parser)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("streamfit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception:
+        traceback.print_exc()
+        print("streamfit: internal error: this is a bug in streamfit, not in your data or "
+              "options; please report it with the traceback above", file=sys.stderr)
+        return EXIT_BUG
 
 
 def entry() -> None:

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="a .csv or .jsonl file (default: stdout)")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:

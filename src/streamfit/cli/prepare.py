@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
                         help="fraction of rows held out for validation (default: 0.1, as train)")
     parser.add_argument("--ngrams", type=int, default=2, metavar="N", help="count word n-grams up to N")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
