@@ -30,8 +30,9 @@ import torch
 
 from streamfit.errors import UserError
 from streamfit.features import FeatureExtractor, build_extractor
+from streamfit.files import write_json
 from streamfit.models import build_model
-from streamfit.prepare.cache import load_npz, write_json
+from streamfit.prepare.cache import load_npz
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer

@@ -132,16 +132,6 @@ def read_manifest(directory: str | Path) -> dict | None:
     return manifest if manifest.get("format") == CACHE_FORMAT else None
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically: a temporary file, flushed and synced, then renamed."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Arrays saved with `np.savez`, loaded without pickle."""
     try:

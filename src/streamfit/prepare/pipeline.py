@@ -32,13 +32,13 @@ import pyarrow.ipc as ipc
 
 from streamfit.errors import UserError
 from streamfit.features.ngrams import NgramCounts, doc_ngram_keys
+from streamfit.files import write_json
 from streamfit.prepare.cache import (
     CACHE_FORMAT,
     PreparedSplit,
     SplitWriter,
     load_npz,
     read_manifest,
-    write_json,
 )
 from streamfit.prepare.counting import DocFrequencyCounter
 from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels

@@ -60,9 +60,9 @@ import torch
 from streamfit import distributed
 from streamfit.batches.base import BatchSet
 from streamfit.errors import TrainingInterrupted, UserError
+from streamfit.files import write_atomic
 from streamfit.sampling.sampler import EpochSampler, SamplerState
 from streamfit.training.metrics import RunningMeans
-from streamfit.training.saving import write_atomic
 
 if TYPE_CHECKING:
     from streamfit.training.loop import LoopState

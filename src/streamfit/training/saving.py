@@ -14,7 +14,6 @@ The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from streamfit.errors import UserError
+from streamfit.files import write_atomic
 from streamfit.training.registry import module_class, registered_name
 
 if TYPE_CHECKING:
@@ -46,33 +46,6 @@ def _module_meta(module: torch.nn.Module) -> dict[str, Any]:
                 f"{type(module).__name__}.get_config() returned a value JSON cannot hold "
                 f"({error}); return only numbers, strings, lists and dicts") from None
     return {"class": type(module).__name__, "registered_name": name, "config": config}
-
-
-def _fsync_directory(directory: Path) -> None:
-    # A rename is durable only once its directory is; Windows cannot open a
-    # directory, and makes renames durable itself.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write `path` through a temporary file: flushed, fsynced, renamed, directory fsynced."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-    _fsync_directory(path.parent)
 
 
 def save_model(model: Model, path: str | os.PathLike) -> None:

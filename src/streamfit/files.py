@@ -1,0 +1,58 @@
+"""Durable file writes: the one atomic writer every layer uses.
+
+A file is written to a hidden temporary name beside it, flushed, fsynced,
+renamed over the target with `os.replace`, and its directory is fsynced, so
+that a crash (or power loss) at any moment leaves either the old file or
+the new one, never half of one. Checkpoints, model files, prepared-cache
+manifests and bundles all go through `write_atomic`.
+
+This module imports nothing heavy (the command line uses it before torch loads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the renames in `directory` durable (a no-op where directories cannot be opened)."""
+    # Windows cannot open a directory, and makes renames durable itself.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write `path` through a temporary file: flushed, fsynced, renamed, directory fsynced.
+
+    Args:
+        path: the file to write (its directory must exist).
+        write: called with the temporary file, open for binary writing.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    fsync_directory(path.parent)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically and durably (`write_atomic`)."""
+    text = json.dumps(data, indent=1) + "\n"
+    write_atomic(path, lambda file: file.write(text.encode()))
