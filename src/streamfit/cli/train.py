@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from streamfit import launcher
+from streamfit.distributed import launcher
 from streamfit.cli.args import add_source_arguments, source_spec
 from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError
 from streamfit.recipe_config import MODEL_CHOICES, TrainConfig, start_prepare

@@ -1,28 +1,6 @@
-"""Data-parallel training over several processes: the process group, ranks, sums across ranks.
+"""The process group of a data-parallel run: joining it, ranks, sums and broadcasts across ranks.
 
-`torchrun --nproc-per-node N -m streamfit train ...` (or `streamfit train
---nproc N ...`, which launches the same on this machine: `streamfit.launcher`)
-starts N processes; each finds its rank in torchrun's environment (RANK,
-WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and `process_group` joins them:
-
-| device | backend | each rank runs on |
-| --- | --- | --- |
-| CPU | gloo | the CPU (pin threads with `--threads`) |
-| CUDA | NCCL, plus a gloo group for the small host-side values | `cuda:LOCAL_RANK` |
-
-What is whose:
-
-- rank 0 prepares the dataset (the others wait, then open the same cache),
-  prints, writes checkpoints and the bundle; the others wait for it;
-- every rank reads its own disjoint share of each epoch's rows
-  (`PreparedBatches(rank=, world_size=)`) and `Model.fit` averages the
-  gradients (`DistributedDataParallel`) and sums the loss and metrics over
-  ranks (`streamfit.training.replicas`), so every rank holds the same weights
-  and the same History and takes the same early-stopping decision.
-
-Waiting for rank 0 (preparing a large dataset, writing the bundle) is bounded
-by the process group's timeout, torch's default of 30 minutes for gloo: run
-`streamfit prepare` first when preparing takes longer.
+See the package docstring (`streamfit.distributed`) for who does what.
 """
 
 from __future__ import annotations
@@ -39,8 +17,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from streamfit.distributed.launcher import launched, local_rank
 from streamfit.errors import RankZeroFailed, UserError
-from streamfit.launcher import launched, local_rank
+from streamfit.training.tensors import resolve_device
 
 # The group that carries host-side values (row counts, flags, objects): the
 # default group on gloo, a gloo group beside NCCL, so that they never wait
@@ -95,16 +74,15 @@ def process_group(device: str = "auto") -> Iterator[None]:
         device: the device the ranks train on ("auto", "cpu", "cuda").
 
     Raises:
-        UserError: CUDA asked for but unavailable, or fewer GPUs than local ranks.
+        UserError: CUDA asked for but unavailable (`resolve_device`), or fewer GPUs than
+            local ranks.
     """
     global _control
     if not launched() or dist.is_initialized():
         yield
         return
-    on_cuda = device_for(device).startswith("cuda")
+    on_cuda = resolve_device(device_for(device)).type == "cuda"
     if on_cuda:
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: torch sees no CUDA GPU; use --device cpu")
         if local_rank() >= torch.cuda.device_count():
             raise UserError(
                 f"LOCAL_RANK {local_rank()} has no GPU of its own (this machine has "

@@ -4,7 +4,7 @@
 `launch` starts N ranks on this machine as `torchrun --standalone` would.
 This module imports nothing heavy at import time, so that the command line
 can decide how to start (one process that prepares the data while torch
-loads, or N ranks) before torch is loaded. Running ranks: `streamfit.distributed`.
+loads, or N ranks) before torch is loaded. Running ranks: `streamfit.distributed.ranks`.
 """
 
 from __future__ import annotations
