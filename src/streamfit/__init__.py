@@ -17,7 +17,7 @@ Which layer owns which argument (the data flows top to bottom):
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
 | bundle | `bundle.py` | everything needed to predict on raw text, saved without pickle |
 | recipe | `recipe.py`, `recipe_config.py` | raw files to a bundle: prepare, features, model, fit, save; its options |
-| distributed | `distributed.py`, `launcher.py` | torchrun's process group and ranks; its environment and the `--nproc` launcher |
+| distributed | `distributed/` | torchrun's environment and the `--nproc` launcher (`launcher`); the process group and ranks (`ranks`) |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
 
