@@ -15,8 +15,7 @@ Which layer owns which argument (the data flows top to bottom):
 | loader | `loader/` | workers, threads or processes, max_queue_size, the data-wait meter |
 | training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, callbacks, class weights |
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
-| bundle | `bundle.py` | everything needed to predict on raw text, saved without pickle |
-| recipe | `recipe.py`, `recipe_config.py` | raw files to a bundle: prepare, features, model, fit, save; its options |
+| recipe | `recipe/` | raw files to a bundle: its options (`config`, no torch), its steps (`train`); the bundle, saved without pickle (`bundle`); the evaluation report (`evaluation`) |
 | distributed | `distributed/` | torchrun's environment and the `--nproc` launcher (`launcher`); the process group and ranks (`ranks`) |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |

@@ -140,3 +140,67 @@ def test_the_command_line_prepares_in_a_child_while_torch_loads(tmp_path, write_
     assert lines[2].startswith(f"prepare: built {tmp_path / 'cache'} (270 training rows, 30 validation)")
     assert (tmp_path / "model" / "bundle.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "cache", "model"]
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--dropout", "1.5"], "streamfit: error: --dropout 1.5 must be a number in [0, 1)"),
+    (["--batch-size", "0"], "streamfit: error: --batch-size 0 must be an integer >= 1"),
+    (["--ngrams", "0"], "streamfit: error: --ngrams 0 must be an integer >= 1"),
+    (["--nproc", "0"], "streamfit: error: --nproc 0 must be an integer >= 1"),
+    (["--validation-split", "1.5"], "streamfit: error: --validation-split 1.5 must be a number in [0, 1)"),
+    (["--output", "{data}"], "streamfit: error: --output {data} is a file; give a directory for the bundle"),
+])
+def test_a_bad_option_value_is_named_by_its_flag(tmp_path, write_corpus, capsys, argv, line):
+    data = write_corpus(tmp_path / "data.csv", 50)
+    argv = [a.format(data=data) for a in argv]
+    code, _, err = run(capsys, "train", data, "--output", tmp_path / "m", "--cache", tmp_path / "c", *argv)
+    assert code == 2 and err == line.format(data=data) + "\n"
+    assert not (tmp_path / "c").exists()  # refused before preparing
+
+
+def test_an_unknown_class_weight_is_refused_by_its_flag(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "data.csv", 50)
+    with pytest.raises(SystemExit) as exited:
+        main(["train", str(data), "--output", str(tmp_path / "m"), "--class-weight", "even"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "streamfit train: error: argument --class-weight: invalid choice: 'even' (choose from 'balanced')")
+
+
+def test_train_help_shows_every_option_of_the_config_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("--output DIR, -o DIR", "--model {auto,mlp,sepcnn,fasttext}", "rule (default: auto)",
+                   "--batch-size BATCH_SIZE", "(default: 512)", "--ngrams N", "(default: 2)",
+                   "--checkpoint-every N", "--checkpoint-every-minutes M", "--keep-checkpoints K",
+                   "(default: 3)", "--resume", "--nproc N", "--validation DATA",
+                   "(default: ~/.cache/streamfit/<digest>)"):
+        assert phrase in text, phrase
+
+
+def test_the_flags_build_the_config_field_by_field():
+    from streamfit.cli import train
+    from streamfit.cli.main import build_parser
+
+    args = build_parser().parse_args(["train", "d.csv", "-o", "m", "--model", "mlp", "--ngrams", "3",
+                                      "--checkpoint-every", "5", "--resume", "--class-weight", "balanced"])
+    config = train._config(args)
+    assert (config.output, config.model_kind, config.ngram_range) == ("m", "mlp", (1, 3))
+    assert (config.checkpoint_every_steps, config.resume, config.class_weight) == (5, True, "balanced")
+    assert (config.epochs, config.batch_size, config.verbose) == (10, 512, 2)
+
+
+def test_train_starts_preparing_before_torch_is_imported(tmp_path, write_corpus):
+    data = write_corpus(tmp_path / "a.csv", 50)
+    probe = (
+        "import sys\n"
+        "import streamfit.cli.train as train\n"
+        "from streamfit.cli.main import main\n"
+        "def start_prepare(*args, **kwargs):\n"
+        "    print('torch' in sys.modules)\n"
+        "    raise SystemExit(0)\n"
+        "train.start_prepare = start_prepare\n"
+        f"main(['train', {str(data)!r}, '--output', {str(tmp_path / 'm')!r}])\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

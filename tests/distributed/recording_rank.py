@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-import streamfit.recipe
+import streamfit.recipe.train
 import streamfit.training.checkpoint
 from streamfit.batches.prepared import PreparedBatches
 from streamfit.cli.main import main
@@ -42,8 +42,8 @@ def _batch(self, epoch, index):
 PreparedBatches.batch = _recorded(PreparedBatches.batch, _batch)
 streamfit.training.checkpoint.write_atomic = _recorded(
     streamfit.training.checkpoint.write_atomic, lambda path, write: ("writes", str(path)))
-streamfit.recipe.save_bundle = _recorded(
-    streamfit.recipe.save_bundle, lambda output, **kw: ("writes", str(output)))
+streamfit.recipe.train.save_bundle = _recorded(
+    streamfit.recipe.train.save_bundle, lambda output, **kw: ("writes", str(output)))
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

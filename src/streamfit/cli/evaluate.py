@@ -9,7 +9,7 @@ import numpy as np
 
 from streamfit.cli.args import add_source_arguments, bundle_overrides
 from streamfit.errors import UserError
-from streamfit.evaluation import ConfusionMatrix, format_report
+from streamfit.recipe.evaluation import ConfusionMatrix, format_report
 from streamfit.sources import RowAccounting
 
 
@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamfit.bundle import load_bundle  # torch: loaded only for the command that needs it
+    # torch: loaded only for the command that needs it
+    from streamfit.recipe.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
     spec = bundle.source_spec(args.data, **bundle_overrides(args))

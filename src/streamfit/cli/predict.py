@@ -30,7 +30,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamfit.bundle import load_bundle  # torch: loaded only for the command that needs it
+    # torch: loaded only for the command that needs it
+    from streamfit.recipe.bundle import load_bundle
 
     if args.output and not args.output.endswith((".csv", ".jsonl")):
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")

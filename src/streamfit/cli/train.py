@@ -8,69 +8,72 @@ train ...` would) and returns the first failing rank's exit status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import typing
 
-from streamfit.distributed import launcher
 from streamfit.cli.args import add_source_arguments, source_spec
-from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError
-from streamfit.recipe_config import MODEL_CHOICES, TrainConfig, start_prepare
+from streamfit.distributed import launcher
+from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError, check_number
+from streamfit.recipe.config import TrainConfig, option_fields, start_prepare
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a classifier and save a bundle",
                                    description="Train a text classifier on DATA and save a bundle in --output.")
     add_source_arguments(parser)
-    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="bundle directory to write")
     parser.add_argument("--validation", nargs="+", metavar="DATA",
                         help="validation data (read like DATA); default: --validation-split of DATA")
-    parser.add_argument("--validation-split", type=float, default=0.1, metavar="F",
-                        help="fraction of DATA held out for validation and early stopping "
-                             "when --validation is not given (default: 0.1; 0 for none)")
-    parser.add_argument("--model", choices=MODEL_CHOICES, default="auto",
-                        help="auto picks by the guide's samples/words-per-sample rule (default)")
-    parser.add_argument("--epochs", type=int, default=10, help="most epochs (default: 10)")
-    parser.add_argument("--batch-size", type=int, default=512,
-                        help="rows per batch, over all processes (default: 512)")
-    parser.add_argument("--learning-rate", type=float, default=4e-3, help="Adam's learning rate (default: 4e-3)")
-    parser.add_argument("--patience", type=int, default=1, help="early stopping patience (default: 1)")
-    parser.add_argument("--top-k", type=int, default=50000, help="n-gram features kept (default: 50000)")
-    parser.add_argument("--ngrams", type=int, default=2, metavar="N", help="word n-grams up to N (default: 2)")
-    parser.add_argument("--units", type=int, default=32, help="MLP hidden units (default: 32)")
-    parser.add_argument("--layers", type=int, default=2, help="MLP layers (default: 2)")
-    parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate (default: 0.2)")
-    parser.add_argument("--class-weight", choices=("balanced",), default=None,
-                        help="balanced: weight classes inversely to their frequency")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, shuffle and init (default: 0)")
-    parser.add_argument("--cache", metavar="DIR", default=None,
-                        help="prepared-dataset directory (default: ~/.cache/streamfit/<digest>)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="threads producing batches ahead of training (default: 2)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: 1 for mlp and fasttext, torch's own for sepcnn)")
+    _add_config_arguments(parser)
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with N processes on this machine (DistributedDataParallel: each "
                              "takes --batch-size / N rows of every batch; default: 1)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint in DIR/checkpoints (start when there is none)")
-    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                        help="checkpoint every N steps (there is always one at each epoch end)")
-    parser.add_argument("--checkpoint-every-minutes", type=float, default=None, metavar="M",
-                        help="checkpoint every M minutes")
-    parser.add_argument("--keep-checkpoints", type=int, default=3, metavar="K",
-                        help="keep the newest K checkpoints (default: 3)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                        help="0 silent, 1 progress bar, 2 one line per epoch (default: 2)")
     parser.set_defaults(run=run, parser=parser)
 
 
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """A flag for each field of `TrainConfig`, whose `dest` is the field's name.
+
+    The name is what `OptionError.option` holds, so an error of the library
+    (`batch_size=0 ...`) is shown with the flag (`--batch-size 0 ...`, see
+    `streamfit.cli.main`).
+    """
+    hints = typing.get_type_hints(TrainConfig)
+    for field, about in option_fields():
+        flags = [about.flag or "--" + field.name.replace("_", "-"), *([about.short] if about.short else [])]
+        required = field.default is dataclasses.MISSING
+        default = None if required else field.default
+        if about.to_flag is not None:
+            default = about.to_flag(default)
+        if hints[field.name] is bool:
+            parser.add_argument(*flags, dest=field.name, action="store_true", help=about.help)
+            continue
+        shown = about.default_help or (None if default is None or required else default)
+        text = about.help + (f" (default: {shown})" if shown is not None else "")
+        parser.add_argument(*flags, dest=field.name, type=about.flag_type or _value_type(hints[field.name]),
+                            default=default, required=required, choices=about.choices,
+                            metavar=about.metavar, help=text)
+
+
+def _value_type(hint) -> type:
+    """The type of a flag's value: the field's, less an `| None`."""
+    types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return types[0]
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` of the parsed flags, field by field."""
+    values = {}
+    for field, about in option_fields():
+        value = getattr(args, field.name)
+        values[field.name] = about.from_flag(value) if about.from_flag is not None else value
+    return TrainConfig(**values)
+
+
 def run(args: argparse.Namespace) -> int:
-    for name in ("epochs", "batch_size", "top_k", "ngrams", "units", "layers", "workers", "nproc"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
-    if not 0 <= args.dropout < 1:
-        raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
+    config = _config(args)
+    check_number("nproc", args.nproc, minimum=1)
     if args.nproc > 1 and not launcher.launched():
         if args.batch_size % args.nproc:
             raise UserError(f"--batch-size {args.batch_size} is split between --nproc {args.nproc} "
@@ -83,15 +86,7 @@ def run(args: argparse.Namespace) -> int:
     validation = None
     if args.validation:
         validation = source_spec(argparse.Namespace(**{**vars(args), "data": args.validation}))
-    config = TrainConfig(
-        output=args.output, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, patience=args.patience, top_k=args.top_k,
-        ngram_range=(1, args.ngrams), units=args.units, layers=args.layers, dropout=args.dropout,
-        seed=args.seed, cache=args.cache, validation_split=args.validation_split,
-        class_weight=args.class_weight, device=args.device, workers=args.workers, threads=args.threads,
-        verbose=args.verbose, resume=args.resume, checkpoint_every_steps=args.checkpoint_every,
-        checkpoint_every_minutes=args.checkpoint_every_minutes, keep_checkpoints=args.keep_checkpoints)
-    log = print if args.verbose else (lambda line: None)
+    log = print if config.verbose else (lambda line: None)
     # One process: the data is prepared in a child process while this one
     # loads torch and the recipe (streamfit.prepare.background). Under torchrun
     # the recipe has rank 0 prepare, after the ranks have met.
@@ -110,11 +105,11 @@ def run(args: argparse.Namespace) -> int:
         if prepared is not None:
             prepared.cancel()  # only does something when training stopped before the data was ready
     accounting = result.dataset.manifest["accounting"]
-    if args.verbose and distributed.is_main():
+    if config.verbose and distributed.is_main():
         print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"
               + _skipped(accounting))
         s = result.seconds
-        print(f"saved {result.bundle} ({result.model_name}; prepare {s['prepare']:.1f}s, "
+        print(f"saved {result.bundle} ({result.model_kind}; prepare {s['prepare']:.1f}s, "
               f"train {s['train']:.1f}s, total {s['total']:.1f}s)")
     return 0
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
 from streamfit.files import write_json
 from streamfit.models import build_model
@@ -50,13 +50,23 @@ BUNDLE_FORMAT = 1
 
 @dataclass
 class Bundle:
-    """A trained text classifier: raw text in, class probabilities out."""
+    """A trained text classifier: raw text in, class probabilities out.
+
+    Attributes:
+        tokenizer, vocabulary: how raw text becomes word ids, as in training.
+        extractor: the fitted feature extractor (word ids to model input).
+        module: the trained module, on the CPU until a prediction moves it.
+        model_kind: "mlp", "sepcnn" or "fasttext".
+        labels: the class names, by class id.
+        source: the training data's source options (`SourceSpec` fields).
+        info: the training run's summary: rows, epochs, seconds, history.
+    """
 
     tokenizer: Tokenizer
     vocabulary: Vocabulary
     extractor: FeatureExtractor
     module: torch.nn.Module
-    model_name: str
+    model_kind: str
     labels: LabelMap
     source: dict
     info: dict
@@ -111,9 +121,18 @@ class Bundle:
 
 
 def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Vocabulary,
-                extractor: FeatureExtractor, module: torch.nn.Module, model_name: str,
+                extractor: FeatureExtractor, module: torch.nn.Module, model_kind: str,
                 labels: LabelMap, source: dict, info: dict) -> Path:
-    """Write a bundle to `directory`, atomically replacing what is there."""
+    """Write a bundle to `directory`, atomically replacing what is there.
+
+    A run's `checkpoints` in `directory` move into the new bundle.
+
+    Returns:
+        `directory`.
+
+    Raises:
+        OptionError: `directory` cannot hold a bundle (see `check_output_dir`).
+    """
     directory = Path(directory)
     check_output_dir(directory)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -129,7 +148,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             "tokenizer": tokenizer.get_config(),
             "labels": labels.names,
             "features": {"name": type(extractor).name, "config": extractor.get_config()},
-            "model": {"name": model_name, "config": module.get_config()},
+            "model": {"name": model_kind, "config": module.get_config()},
             "info": info,
         })
         if (directory / "checkpoints").is_dir():  # the run's checkpoints stay with its bundle
@@ -147,25 +166,34 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
     return directory
 
 
-def check_output_dir(directory: Path) -> None:
+def check_output_dir(directory: Path, option: str = "directory") -> None:
     """Fail early, with the fix, when a bundle cannot be written to `directory`.
 
     The directory may be new, empty, a bundle (it is replaced) or hold only a
     run's `checkpoints`; anything else is the user's and is not overwritten.
+
+    Args:
+        directory: where the bundle goes.
+        option: the caller's argument that gave `directory`, for the message
+            (the recipe's `output`).
+
+    Raises:
+        OptionError: `directory` is a file, holds files of the user's, or
+            cannot be written.
     """
     if directory.exists() and not directory.is_dir():
-        raise UserError(f"--output {directory}: is a file; give a directory for the bundle")
+        raise OptionError(option, str(directory), "is a file; give a directory for the bundle")
     if directory.is_dir() and not (directory / "bundle.json").exists():
         foreign = sorted(p.name for p in directory.iterdir() if p.name != "checkpoints")
         if foreign:
-            raise UserError(f"--output {directory}: exists and is not a streamfit bundle (it holds "
-                            f"{foreign[0]!r}); choose an empty or new directory")
+            raise OptionError(option, str(directory), f"exists and is not a streamfit bundle (it "
+                              f"holds {foreign[0]!r}); choose an empty or new directory")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=directory.parent).close()
     except OSError as e:
-        raise UserError(f"--output {directory}: cannot write there ({e.strerror}); "
-                        "choose a writable directory") from None
+        raise OptionError(option, str(directory), f"cannot be written ({e.strerror}); "
+                          "choose a writable directory") from None
 
 
 def load_bundle(directory: str | Path) -> Bundle:
@@ -177,8 +205,8 @@ def load_bundle(directory: str | Path) -> Bundle:
     directory = Path(directory)
     meta_path = directory / "bundle.json"
     if not meta_path.is_file():
-        raise UserError(f"{directory}: not a streamfit bundle (no bundle.json); "
-                        "pass the --output directory of `streamfit train`")
+        raise UserError(f"{directory}: not a streamfit bundle (no bundle.json); give the output "
+                        "directory of a training run (`streamfit train`, `train_text_classifier`)")
     try:
         meta = json.loads(meta_path.read_text())
         if meta.get("format") != BUNDLE_FORMAT:
@@ -200,5 +228,5 @@ def load_bundle(directory: str | Path) -> Bundle:
     module.eval()
     return Bundle(tokenizer=Tokenizer(**meta["tokenizer"]), vocabulary=vocabulary, extractor=extractor,
                   module=module,
-                  model_name=meta["model"]["name"], labels=LabelMap(meta["labels"]),
+                  model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
                   source=meta["source"], info=meta.get("info", {}))

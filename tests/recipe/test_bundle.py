@@ -5,9 +5,9 @@ import pyarrow as pa
 import pytest
 import torch
 
-from streamfit.bundle import load_bundle
-from streamfit.errors import UserError
-from streamfit.recipe import TrainConfig, train_text_classifier
+from streamfit.errors import OptionError, UserError
+from streamfit.recipe import TrainConfig, load_bundle, train_text_classifier
+from streamfit.recipe.bundle import check_output_dir
 from streamfit.sources import SourceSpec
 
 TEXTS = pa.array(["a great and wonderful film", "boring and awful", "the plot", ""])
@@ -15,7 +15,7 @@ TEXTS = pa.array(["a great and wonderful film", "boring and awful", "the plot", 
 
 def train(tmp_path, write_corpus, model="mlp"):
     data = write_corpus(tmp_path / "train.csv", 300)
-    config = TrainConfig(output=str(tmp_path / model), model=model, epochs=2, batch_size=32,
+    config = TrainConfig(output=str(tmp_path / model), model_kind=model, epochs=2, batch_size=32,
                          cache=str(tmp_path / "cache"), verbose=0)
     return train_text_classifier(SourceSpec((str(data),)), config, log=lambda line: None)
 
@@ -53,3 +53,16 @@ def test_a_pickle_bearing_file_is_refused(tmp_path, write_corpus):
 def test_a_directory_without_bundle_json_is_not_a_bundle(tmp_path):
     with pytest.raises(UserError, match="not a streamfit bundle"):
         load_bundle(tmp_path)
+
+
+def test_a_directory_of_the_users_is_not_overwritten_and_the_argument_is_named(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    with pytest.raises(OptionError) as raised:
+        check_output_dir(tmp_path / "m", option="output")
+    assert raised.value.option == "output" and raised.value.value == str(tmp_path / "m")
+    assert raised.value.problem == ("exists and is not a streamfit bundle (it holds 'notes.txt'); "
+                                    "choose an empty or new directory")
+    (tmp_path / "m" / "checkpoints").mkdir()
+    (tmp_path / "m" / "notes.txt").unlink()
+    check_output_dir(tmp_path / "m", option="output")  # a run's checkpoints only: fine

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from streamfit.errors import UserError
-from streamfit.recipe import TrainConfig, balanced_class_weight, train_text_classifier
+from streamfit.errors import OptionError
+from streamfit.recipe import TrainConfig, train_text_classifier
+from streamfit.recipe.train import balanced_class_weight
 from streamfit.sources import SourceSpec
 
 
@@ -36,8 +37,26 @@ def test_balanced_class_weight_is_inverse_frequency():
     assert balanced_class_weight(np.array([30, 10])) == {0: 40 / 60, 1: 40 / 20}
 
 
-def test_unknown_model_is_a_user_error(tmp_path, write_corpus):
+
+
+def test_a_batch_the_ranks_cannot_share_names_batch_size(tmp_path, write_corpus, monkeypatch):
+    from streamfit import distributed
+
+    monkeypatch.setattr(distributed, "world_size", lambda: 3)
     data = SourceSpec((str(write_corpus(tmp_path / "a.csv", 50)),))
-    with pytest.raises(UserError, match="--model"):
-        train_text_classifier(data, TrainConfig(output=str(tmp_path / "m"), model="bert", verbose=0,
+    with pytest.raises(OptionError) as raised:
+        train_text_classifier(data, TrainConfig(output=str(tmp_path / "m"), batch_size=32, verbose=0,
                                                 cache=str(tmp_path / "c")))
+    assert str(raised.value) == ("batch_size=32 is the global batch, split between 3 processes; "
+                                 "use a multiple of 3, e.g. 30")
+    assert not (tmp_path / "c").exists()
+
+
+def test_an_output_that_is_a_file_names_output_before_preparing(tmp_path, write_corpus):
+    data = SourceSpec((str(write_corpus(tmp_path / "a.csv", 50)),))
+    (tmp_path / "m").write_text("mine")
+    with pytest.raises(OptionError) as raised:
+        train_text_classifier(data, TrainConfig(output=str(tmp_path / "m"), verbose=0,
+                                                cache=str(tmp_path / "c")))
+    assert str(raised.value) == f"output={str(tmp_path / 'm')!r} is a file; give a directory for the bundle"
+    assert (tmp_path / "m").read_text() == "mine" and not (tmp_path / "c").exists()

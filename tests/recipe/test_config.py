@@ -1,0 +1,62 @@
+"""TrainConfig: one checked option list, the resume fingerprint, and no torch."""
+
+import subprocess
+import sys
+
+import pytest
+
+from streamfit.errors import OptionError
+from streamfit.recipe.config import TrainConfig, option_fields
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"dropout": 1.5}, "dropout=1.5 must be a number in [0, 1)"),
+    ({"batch_size": 0}, "batch_size=0 must be an integer >= 1"),
+    ({"epochs": 2.5}, "epochs=2.5 must be an integer >= 1"),
+    ({"validation_split": 1.5}, "validation_split=1.5 must be a number in [0, 1)"),
+    ({"threads": 0}, "threads=0 must be an integer >= 1 or None"),
+    ({"model_kind": "bert"}, "model_kind='bert' must be one of 'auto', 'mlp', 'sepcnn', 'fasttext'"),
+    ({"class_weight": "even"}, "class_weight='even' must be one of 'balanced' or None"),
+    ({"verbose": 3}, "verbose=3 must be one of 0, 1, 2"),
+    ({"ngram_range": (2, 1)}, "ngram_range=(2, 1) must be a pair (min_n, max_n) with 1 <= min_n <= max_n"),
+])
+def test_a_bad_value_is_an_option_error_naming_the_argument(options, message):
+    with pytest.raises(OptionError) as raised:
+        TrainConfig(output="m", **options)
+    assert str(raised.value) == message
+    assert raised.value.option == next(iter(options))
+
+
+def test_the_defaults_and_none_where_allowed_pass():
+    config = TrainConfig(output="m", class_weight=None, threads=None, checkpoint_every_steps=None)
+    assert (config.batch_size, config.ngram_range, config.model_kind) == (512, (1, 2), "auto")
+
+
+def test_the_fingerprint_holds_the_options_that_change_the_weights():
+    fingerprint = TrainConfig(output="m", dropout=0.5).fingerprint()
+    assert fingerprint["dropout"] == 0.5
+    assert sorted(fingerprint) == [
+        "batch_size", "class_weight", "dropout", "layers", "learning_rate", "model_kind", "ngram_range",
+        "patience", "seed", "threads", "top_k", "units", "validation_split"]
+
+
+def test_every_field_has_help_and_its_own_flag():
+    flags = [about.flag or "--" + field.name.replace("_", "-") for field, about in option_fields()]
+    assert len(set(flags)) == len(flags)
+    assert all(about.help for _, about in option_fields())
+
+
+def test_the_config_and_the_package_exports_import_no_torch():
+    probe = ("import sys; from streamfit.recipe import TrainConfig, start_prepare; "
+             "TrainConfig(output='m'); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_the_package_exports_the_training_step_on_first_use():
+    import streamfit.recipe
+    from streamfit.recipe.train import train_text_classifier
+
+    assert streamfit.recipe.train_text_classifier is train_text_classifier
+    with pytest.raises(AttributeError, match="no attribute 'fit'"):
+        streamfit.recipe.fit  # noqa: B018 (the lookup is the test)
