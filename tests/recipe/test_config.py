@@ -41,7 +41,7 @@ def test_the_fingerprint_holds_the_options_that_change_the_weights():
 
 
 def test_every_field_has_help_and_its_own_flag():
-    flags = [about.flag or "--" + field.name.replace("_", "-") for field, about in option_fields()]
+    flags = [about.flag_for(field.name) for field, about in option_fields()]
     assert len(set(flags)) == len(flags)
     assert all(about.help for _, about in option_fields())
 

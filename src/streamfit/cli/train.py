@@ -1,5 +1,9 @@
 """`streamfit train`: raw files to a bundle with the guide's n-gram MLP.
 
+Its options are `TrainConfig`'s fields (`streamfit.recipe.config`): one flag
+each, with the field's help, default, choices and name as `dest`; DATA, the
+source options, `--validation` and `--nproc` are the command line's own.
+
 `--nproc N` trains with N processes on this machine: the command relaunches
 itself under torch's launcher (as `torchrun --nproc-per-node N -m streamfit
 train ...` would) and returns the first failing rank's exit status.
@@ -41,7 +45,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """
     hints = typing.get_type_hints(TrainConfig)
     for field, about in option_fields():
-        flags = [about.flag or "--" + field.name.replace("_", "-"), *([about.short] if about.short else [])]
+        flags = [about.flag_for(field.name), *([about.short] if about.short else [])]
         required = field.default is dataclasses.MISSING
         default = None if required else field.default
         if about.to_flag is not None:
@@ -72,6 +76,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the options, relaunch under `--nproc`, start preparing, then train; the exit status."""
     config = _config(args)
     check_number("nproc", args.nproc, minimum=1)
     if args.nproc > 1 and not launcher.launched():

@@ -67,6 +67,10 @@ class Option:
     flag_type: type | None = None
     validate: Callable[[str, Any], None] | None = None
 
+    def flag_for(self, name: str) -> str:
+        """The command line's flag of the field `name` (`batch_size` -> `--batch-size`)."""
+        return self.flag or "--" + name.replace("_", "-")
+
     def check(self, name: str, value: Any, default: Any) -> None:
         """Raise an `OptionError` naming `name` unless `value` is allowed."""
         if self.choices is not None and value not in self.choices and not (
@@ -80,7 +84,16 @@ class Option:
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str, **about: Any) -> Any:
-    """A `TrainConfig` field: its default, and an `Option` of `help` and `about` as metadata."""
+    """A `TrainConfig` field: its default, and its `Option` as metadata.
+
+    Args:
+        default: the field's default; none for a required field.
+        help: what the option means.
+        about: the other attributes of `Option` (`flag=`, `bounds=`, ...).
+
+    Returns:
+        A `dataclasses.field` whose `metadata["option"]` is the `Option`.
+    """
     return dataclasses.field(default=default, metadata={"option": Option(help=help, **about)})
 
 
@@ -192,7 +205,14 @@ def start_prepare(spec: SourceSpec, config: TrainConfig, validation: SourceSpec 
                   log: Callable[[str], None] = print) -> PrepareProcess:
     """Start preparing the recipe's data: `validation`, or `config.validation_split` of `spec`.
 
-    Progress lines ("prepare: ...") go to `log` when `config.verbose`.
+    Args:
+        spec: the training data.
+        config: the recipe's options (`ngram_range`, `seed`, `validation_split`, `cache`).
+        validation: separate validation data, or None.
+        log: where progress lines ("prepare: ...") go when `config.verbose`.
+
+    Returns:
+        The running preparation; its `result()` is the `PreparedDataset`.
     """
     prepare_options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
                                      validation_split=0.0 if validation else config.validation_split)

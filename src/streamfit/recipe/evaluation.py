@@ -6,13 +6,24 @@ import numpy as np
 
 
 class ConfusionMatrix:
-    """Counts of (true class, predicted class), accumulated batch by batch."""
+    """Counts of (true class, predicted class), accumulated batch by batch.
+
+    Args:
+        labels: the class names, by class id.
+
+    Example:
+        >>> matrix = ConfusionMatrix(["neg", "pos"])
+        >>> matrix.update(np.array([0, 1, 1]), np.array([0, 1, 0]))
+        >>> matrix.report()["accuracy"]
+        0.6666666666666666
+    """
 
     def __init__(self, labels: list[str]):
         self.labels = list(labels)
         self.matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
 
     def update(self, true: np.ndarray, predicted: np.ndarray) -> None:
+        """Count a batch: the true and the predicted class id of each row."""
         k = len(self.labels)
         self.matrix += np.bincount(true * k + predicted, minlength=k * k).reshape(k, k)
 
