@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from streamfit.batches import RandomBatches
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 
 
 def test_len_defaults_to_one_pass_and_follows_steps():
@@ -55,5 +55,6 @@ def test_errors():
         RandomBatches(np.zeros(4), steps=0)
     with pytest.raises(UserError, match="batch_size"):
         RandomBatches(np.zeros(4), batch_size=0)
-    with pytest.raises(UserError, match="index=2"):
+    with pytest.raises(OptionError, match=r"^step=2 must be in \[0, 2\)") as error:
         RandomBatches(np.zeros(4), batch_size=2, seed=0).batch(0, 2)
+    assert (error.value.option, error.value.value) == ("step", 2)

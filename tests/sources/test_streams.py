@@ -1,13 +1,12 @@
 import bz2
 import gzip
 import lzma
-import threading
 
 import pytest
 import zstandard
 
 from streamfit.errors import UserError
-from streamfit.sources.streams import iter_blocks, iter_line_chunks, prefetch
+from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
 CONTENT = "label,text\n1,café au lait\n0,\"two\nlines\"\n".encode() * 50
 
@@ -64,34 +63,3 @@ def test_line_chunks_end_at_newlines():
     blocks = [b"ab", b"c\nde", b"f", b"\ng", b"h"]
     assert list(iter_line_chunks(iter(blocks))) == [b"abc\n", b"def\n", b"gh"]
     assert list(iter_line_chunks(iter([b"a\n"]))) == [b"a\n"]
-
-
-def test_prefetch_keeps_order_and_raises_in_place():
-    def items():
-        yield from range(5)
-        raise ValueError("bad row 5")
-
-    out = []
-    with pytest.raises(ValueError, match="bad row 5"):
-        for item in prefetch(items(), depth=2):
-            out.append(item)
-    assert out == [0, 1, 2, 3, 4]
-
-
-def test_prefetch_stops_its_thread_when_closed():
-    closed = threading.Event()
-
-    def endless():
-        try:
-            n = 0
-            while True:
-                yield n
-                n += 1
-        finally:
-            closed.set()
-
-    stream = prefetch(endless(), depth=1)
-    assert [next(stream) for _ in range(3)] == [0, 1, 2]
-    stream.close()
-    assert closed.wait(5)
-    assert not any(t.name == "streamfit-sources" for t in threading.enumerate())

@@ -143,14 +143,14 @@ class ArrayBatches(BatchSet):
         """Rows per epoch: all of them, or only full batches' with `drop_remainder`."""
         return self.sampler.num_samples
 
-    def batch(self, epoch: int, index: int) -> Batch:
-        """Return batch `index` of `epoch`.
+    def batch(self, epoch: int, step: int) -> Batch:
+        """Return batch `step` of `epoch`.
 
         Returns:
             `(x, y)`, with `y` None when there are no targets, or
             `(x, y, sample_weight)` when weights were given.
         """
-        rows = self.sampler.indices(epoch, index)
+        rows = self.sampler.indices(epoch, step)
         x, y = take_rows(self.x, rows), take_rows(self.y, rows)
         if self.sample_weight is None:
             return x, y

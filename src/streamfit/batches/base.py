@@ -1,4 +1,4 @@
-"""The batch set: batches addressed by (epoch, index), never pulled.
+"""The batch set: batches addressed by (epoch, step), never pulled.
 
 A batch is a tuple `(x, y)` or `(x, y, sample_weight)`; `x` and `y` are a
 numpy array, an `np.matrix`, a scipy sparse matrix, or a dict of them keyed by
@@ -17,8 +17,8 @@ class BatchSet:
     """Base class of every batch set.
 
     A batch set knows how many batches an epoch has (`len`) and computes batch
-    `index` of epoch `epoch` as a pure function of its own configuration,
-    `epoch` and `index`. Workers can therefore fetch batches by index in any
+    `step` of epoch `epoch` as a pure function of its own configuration,
+    `epoch` and `step`. Workers can therefore fetch batches by step in any
     order and never duplicate or drop one; resuming needs only two integers.
 
     Subclasses implement `__len__` and `batch`. A subclass whose state is big
@@ -29,8 +29,8 @@ class BatchSet:
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def batch(self, epoch: int, index: int) -> Batch:
-        """Return batch `index` (0-based) of epoch `epoch` (0-based)."""
+    def batch(self, epoch: int, step: int) -> Batch:
+        """Return batch `step` (0-based) of epoch `epoch` (0-based)."""
         raise NotImplementedError
 
     @property

@@ -114,7 +114,7 @@ class LineBatches(BatchSet):
         ...     return {"text": text}, int(label)
         >>> batches = LineBatches("train.csv", process_line, batch_size=64,
         ...                       skip_header=True)  # doctest: +SKIP
-        >>> x, y = batches.batch(epoch=0, index=0)  # doctest: +SKIP
+        >>> x, y = batches.batch(epoch=0, step=0)  # doctest: +SKIP
         >>> x["text"].shape, y.shape  # doctest: +SKIP
         ((64,), (64,))
 
@@ -194,14 +194,14 @@ class LineBatches(BatchSet):
     def _where(self, offset: int) -> str:
         return f"{self.path}:{line_number(self.path, offset)}"
 
-    def batch(self, epoch: int, index: int) -> Batch:
-        """Return batch `index` of `epoch`: the fields of its samples, stacked.
+    def batch(self, epoch: int, step: int) -> Batch:
+        """Return batch `step` of `epoch`: the fields of its samples, stacked.
 
         Returns:
             `(x, y)` or `(x, y, sample_weight)`, as `process_line` returns them,
             each with a leading batch dimension.
         """
-        offsets = self.offsets[self.sampler.indices(epoch, index)]
+        offsets = self.offsets[self.sampler.indices(epoch, step)]
         samples, signature = [], None
         for offset, raw in zip(offsets.tolist(), self._read(offsets), strict=True):
             try:

@@ -15,7 +15,7 @@ Featurize = Callable[[np.ndarray, np.ndarray], Any]
 
 
 class PreparedBatches(BatchSet):
-    """Batch `index` of epoch `epoch` of a prepared split, as `(x, y)`.
+    """Batch `step` of epoch `epoch` of a prepared split, as `(x, y)`.
 
     The sampler picks the row ids (a global shuffle per epoch, sharded for
     distributed training), the split reads their token ids from disk, and
@@ -48,7 +48,7 @@ class PreparedBatches(BatchSet):
     def num_samples(self) -> int:
         return self.sampler.num_samples
 
-    def batch(self, epoch: int, index: int) -> Batch:
-        rows = self.sampler.indices(epoch, index)
+    def batch(self, epoch: int, step: int) -> Batch:
+        rows = self.sampler.indices(epoch, step)
         offsets, ids, labels = self.split.take(rows)
         return self.featurize(offsets, ids), labels.astype(np.int64)

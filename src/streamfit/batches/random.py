@@ -11,7 +11,7 @@ The seed code's `generate_batch_data_random` did this, in essence, as an endless
 
 It picked whole fixed blocks (so the same rows always shared a batch), could
 not be split between workers, and could not be replayed. Here each batch is
-`batch_size` rows drawn independently, a pure function of (seed, epoch, index).
+`batch_size` rows drawn independently, a pure function of (seed, epoch, step).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import numpy as np
 
 from streamfit.batches.arrays import prepare_arrays, random_seed, take_rows
 from streamfit.batches.base import Batch, BatchSet
-from streamfit.errors import UserError
-from streamfit.sampling.sampler import check_int
+from streamfit.errors import OptionError, check_number
 
 
 class RandomBatches(BatchSet):
@@ -55,10 +54,10 @@ class RandomBatches(BatchSet):
     def __init__(self, x: Any, y: Any = None, batch_size: int = 32, seed: int | None = None,
                  steps: int | None = None):
         self.x, self.y, _, self.num_rows = prepare_arrays("RandomBatches", x, y)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.seed = check_int("seed", random_seed() if seed is None else seed, 0)
+        self.batch_size = int(check_number("batch_size", batch_size, minimum=1))
+        self.seed = int(check_number("seed", random_seed() if seed is None else seed, minimum=0))
         self.steps = (math.ceil(self.num_rows / self.batch_size) if steps is None
-                      else check_int("steps", steps, 1))
+                      else int(check_number("steps", steps, minimum=1)))
 
     def __len__(self) -> int:
         return self.steps
@@ -68,16 +67,20 @@ class RandomBatches(BatchSet):
         """Rows drawn per epoch (with repeats)."""
         return self.steps * self.batch_size
 
-    def indices(self, epoch: int, index: int) -> np.ndarray:
-        """Return the row ids of batch `index` of `epoch` (int64, with repeats)."""
-        epoch = check_int("epoch", epoch, 0)
-        index = check_int("index", index, 0)
-        if index >= self.steps:
-            raise UserError(f"index={index} must be in [0, {self.steps}) (steps per epoch)")
-        rng = np.random.default_rng([self.seed, epoch, index])
+    def indices(self, epoch: int, step: int) -> np.ndarray:
+        """Return the row ids of batch `step` of `epoch` (int64, with repeats).
+
+        Raises:
+            OptionError: `epoch` or `step` is not an integer in range.
+        """
+        epoch = int(check_number("epoch", epoch, minimum=0))
+        step = int(check_number("step", step, minimum=0))
+        if step >= self.steps:
+            raise OptionError("step", step, f"must be in [0, {self.steps}) (steps per epoch)")
+        rng = np.random.default_rng([self.seed, epoch, step])
         return rng.integers(0, self.num_rows, size=self.batch_size, dtype=np.int64)
 
-    def batch(self, epoch: int, index: int) -> Batch:
-        """Return batch `index` of `epoch` as `(x, y)`, `y` None without targets."""
-        rows = self.indices(epoch, index)
+    def batch(self, epoch: int, step: int) -> Batch:
+        """Return batch `step` of `epoch` as `(x, y)`, `y` None without targets."""
+        rows = self.indices(epoch, step)
         return take_rows(self.x, rows), take_rows(self.y, rows)

@@ -42,9 +42,9 @@ import scipy.sparse
 
 from streamfit.batches.arrays import ArrayBatches
 from streamfit.batches.base import Batch, BatchSet
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError, check_number
 from streamfit.loader import BatchLoader
-from streamfit.sampling.sampler import check_int
+from streamfit.prefetch import END
 
 # `PyDataset.on_epoch_begin`, which `KerasBatches` needs to tell a finished
 # pass from Keras' set-up calls, first shipped in Keras 3.5.
@@ -72,8 +72,6 @@ def _import_keras():
 
 
 keras = _import_keras()
-
-_END = object()
 
 
 def _to_keras_value(value: Any) -> Any:
@@ -160,11 +158,11 @@ class KerasBatches(keras.utils.PyDataset):
         self.loader = BatchLoader(batch_set, workers=workers,
                                   use_multiprocessing=use_multiprocessing,
                                   max_queue_size=max_queue_size)
-        self.steps = len(batch_set) if steps is None else check_int("steps", steps, 1)
+        self.steps = len(batch_set) if steps is None else int(check_number("steps", steps, minimum=1))
         if self.steps > len(batch_set):
-            raise UserError(f"steps={steps} is more than the {len(batch_set)} batches per epoch "
-                            "of the batch set; leave steps unset to use them all")
-        self.epoch = check_int("epochs_seen", epochs_seen, 0)
+            raise OptionError("steps", steps, f"is more than the {len(batch_set)} batches per "
+                              "epoch of the batch set; leave steps unset to use them all")
+        self.epoch = int(check_number("epochs_seen", epochs_seen, minimum=0))
         self.reshuffle = reshuffle
         self._pass: Iterator[Batch] | None = None
         self._served = 0
@@ -192,7 +190,7 @@ class KerasBatches(keras.utils.PyDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Serve the batches of `epoch` from the next pass on."""
-        self.epoch = check_int("epoch", epoch, 0)
+        self.epoch = int(check_number("epoch", epoch, minimum=0))
 
     def on_epoch_begin(self) -> None:
         self._end_pass()
@@ -258,7 +256,7 @@ class PulledBatches(keras.utils.PyDataset):
     def __init__(self, generator: Iterator, steps: int, steps_arg: str = "steps"):
         super().__init__()
         self.iterator = generator
-        self.steps = check_int(steps_arg, steps, 1)
+        self.steps = int(check_number(steps_arg, steps, minimum=1))
         self.steps_arg = steps_arg
         self._pulled = 0
 
@@ -274,8 +272,8 @@ class PulledBatches(keras.utils.PyDataset):
         Raises:
             UserError: the generator ran dry before `steps` batches.
         """
-        batch = next(self.iterator, _END)
-        if batch is _END:
+        batch = next(self.iterator, END)
+        if batch is END:
             raise UserError(
                 f"the generator ran out of data after {self._pulled} of {self.steps_arg}="
                 f"{self.steps} batches; make it loop forever (`while True:`) or lower "
@@ -318,7 +316,7 @@ def _require_steps(steps: int | None, steps_arg: str) -> int:
         raise UserError(
             f"{steps_arg} is required with a generator: it cannot tell where an epoch "
             f"ends; pass {steps_arg}=ceil(num_samples / batch_size)")
-    return check_int(steps_arg, steps, 1)
+    return int(check_number(steps_arg, steps, minimum=1))
 
 
 def _validation(validation_data: Any, validation_steps: int | None, loader: dict) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch.utils.data import Dataset
 
 from streamfit.batches.base import Batch, BatchSet
-from streamfit.sampling.sampler import check_int
+from streamfit.errors import check_number
 
 
 class TorchBatches(Dataset):
@@ -47,11 +47,11 @@ class TorchBatches(Dataset):
 
     def __init__(self, batch_set: BatchSet, epoch: int = 0):
         self.batch_set = batch_set
-        self.epoch = check_int("epoch", epoch, 0)
+        self.epoch = int(check_number("epoch", epoch, minimum=0))
 
     def set_epoch(self, epoch: int) -> None:
         """Serve the batches of `epoch` from now on."""
-        self.epoch = check_int("epoch", epoch, 0)
+        self.epoch = int(check_number("epoch", epoch, minimum=0))
 
     def __len__(self) -> int:
         return len(self.batch_set)

@@ -2,12 +2,12 @@
 
 Which rows form a batch is the sampler's question, how to compute one is the
 batch set's; this module only answers how to compute them ahead, in parallel,
-and hand them over in index order:
+and hand them over in order:
 
-| source | workers=0 or 1 | workers>1 |
+| batches | workers=0 or 1 | workers>1 |
 | --- | --- | --- |
 | `BatchSet` | computed when needed, in the consumer's thread | a sliding window of `max_queue_size` futures over N threads or N processes |
-| plain iterator | pulled when needed | pulled ahead by ONE thread (never cloned), with a warning |
+| plain iterator | pulled when needed | pulled ahead by ONE thread (`streamfit.prefetch`, never cloned), with a warning |
 
 Every producer lives only as long as one `iterate` call: when the consumer is
 done, stops early, or an error or Ctrl-C goes through, the pending batches
@@ -18,20 +18,21 @@ returns, so nothing hangs and no child process outlives it.
 from __future__ import annotations
 
 import multiprocessing
-import queue
 import signal
 import sys
-import threading
 import time
 import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
+from itertools import islice
 from typing import Any
 
 from streamfit.batches.base import Batch, BatchSet
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError, check_number
+from streamfit.prefetch import END, Prefetcher
 
 # The batch set of this worker process, set once by `_init_worker`.
 _worker_batch_set: BatchSet | None = None
@@ -45,8 +46,8 @@ def _init_worker(batch_set: BatchSet) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _batch_in_worker(epoch: int, index: int) -> Batch:
-    return _worker_batch_set.batch(epoch, index)
+def _batch_in_worker(epoch: int, step: int) -> Batch:
+    return _worker_batch_set.batch(epoch, step)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
@@ -56,23 +57,13 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
-class _Failed:
-    """An exception raised by the producer thread, carried to the consumer."""
-
-    def __init__(self, error: Exception):
-        self.error = error
-
-
-_END = object()
-
-
 class BatchLoader:
     """Fetch batches of a batch set (or pull a plain generator) for one consumer.
 
-    With a `BatchSet`, batch `i` is computed by index, so with `workers > 1`
+    With a `BatchSet`, batch `i` is computed by its step, so with `workers > 1`
     threads (or processes, with `use_multiprocessing=True`) compute up to
     `max_queue_size` batches ahead; the consumer still gets every batch of the
-    epoch exactly once, in index order, identical to `workers=1`. Process
+    epoch exactly once, in order, identical to `workers=1`. Process
     workers receive the batch set once at start (by fork on Linux, shared
     copy-on-write, so big arrays are not copied per batch); only finished
     batches travel back.
@@ -92,7 +83,7 @@ class BatchLoader:
         [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
     Args:
-        source: a `BatchSet`, fetched by index, or a plain iterator of batches,
+        batches: a `BatchSet`, fetched by step, or a plain iterator of batches,
             pulled by a single producer.
         workers: how many threads or processes produce batches ahead; 0 or 1
             computes each batch in the consumer's thread when it asks for it
@@ -108,20 +99,19 @@ class BatchLoader:
             the next batch, over all `iterate` calls.
 
     Raises:
-        UserError: `workers` below 0 or `max_queue_size` below 1.
+        OptionError: `workers` below 0 or `max_queue_size` below 1.
     """
 
-    def __init__(self, source, *, workers: int = 1, use_multiprocessing: bool = False,
+    def __init__(self, batches, *, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
-        for name, value, minimum in (("workers", workers, 0), ("max_queue_size", max_queue_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise UserError(f"{name}={value!r} must be an integer >= {minimum}")
-        self.source = source
+        check_number("workers", workers, minimum=0)
+        check_number("max_queue_size", max_queue_size, minimum=1)
+        self.batches = batches
         self.workers = workers
         self.use_multiprocessing = use_multiprocessing
         self.max_queue_size = max_queue_size
         self.wait_seconds = 0.0
-        self._iterator = None if isinstance(source, BatchSet) else iter(source)
+        self._iterator = None if isinstance(batches, BatchSet) else iter(batches)
         self._warned = False
         self._live: weakref.WeakSet = weakref.WeakSet()
 
@@ -138,15 +128,16 @@ class BatchLoader:
             start: first batch to deliver (resuming mid-epoch).
 
         Raises:
-            UserError: `steps` is more than a batch set has, `start` is out of
-                range, or a plain iterator runs dry before `steps` batches.
+            OptionError: `steps` is more than a batch set has, or `start` is out
+                of range.
+            UserError: a plain iterator runs dry before `steps` batches.
         """
         if not 0 <= start <= steps:
-            raise UserError(f"start={start} must be in [0, steps={steps}]")
-        if isinstance(self.source, BatchSet):
-            if steps > len(self.source):
-                raise UserError(
-                    f"steps={steps} is more than the {len(self.source)} batches per epoch "
+            raise OptionError("start", start, f"must be in [0, steps={steps}]")
+        if isinstance(self.batches, BatchSet):
+            if steps > len(self.batches):
+                raise OptionError(
+                    "steps", steps, f"is more than the {len(self.batches)} batches per epoch "
                     "of the batch set; leave steps unset to use them all")
             if self.workers > 1 or (self.workers == 1 and self.use_multiprocessing):
                 batches = self._compute_ahead(epoch, steps, start)
@@ -174,24 +165,24 @@ class BatchLoader:
             self.wait_seconds += time.perf_counter() - t0
 
     def _compute_in_turn(self, epoch: int, steps: int, start: int) -> Iterator[Batch]:
-        for index in range(start, steps):
-            yield self._timed(lambda index=index: self.source.batch(epoch, index))
+        for step in range(start, steps):
+            yield self._timed(lambda step=step: self.batches.batch(epoch, step))
 
     def _make_executor(self) -> Executor:
         if self.use_multiprocessing:
             return ProcessPoolExecutor(self.workers, mp_context=_process_context(),
-                                       initializer=_init_worker, initargs=(self.source,))
+                                       initializer=_init_worker, initargs=(self.batches,))
         return ThreadPoolExecutor(self.workers, thread_name_prefix="streamfit-batch")
 
     def _compute_ahead(self, epoch: int, steps: int, start: int) -> Iterator[Batch]:
         executor = self._make_executor()
-        compute = _batch_in_worker if self.use_multiprocessing else self.source.batch
+        compute = _batch_in_worker if self.use_multiprocessing else self.batches.batch
         pending: deque = deque()
-        indices = iter(range(start, steps))
+        steps_left = iter(range(start, steps))
 
         def fill() -> None:
-            for index in indices:
-                pending.append(executor.submit(compute, epoch, index))
+            for step in steps_left:
+                pending.append(executor.submit(compute, epoch, step))
                 if len(pending) >= self.max_queue_size:
                     return
 
@@ -208,47 +199,25 @@ class BatchLoader:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _pull_in_turn(self, steps: int, start: int) -> Iterator[Batch]:
-        for done in range(start, steps):
-            item = self._timed(lambda: next(self._iterator, _END))
-            if item is _END:
-                raise self._ran_out(done, steps)
-            yield item
+        return self._pull(partial(next, self._iterator, END), steps, start)
 
     def _pull_ahead(self, steps: int, start: int) -> Iterator[Batch]:
-        ready: queue.Queue = queue.Queue(maxsize=self.max_queue_size)
-        stop = threading.Event()
-
-        def produce() -> None:
-            for _ in range(start, steps):
-                try:
-                    item = next(self._iterator, _END)
-                except Exception as error:
-                    item = _Failed(error)
-                # Poll so that a consumer that stopped early never leaves this
-                # thread blocked on a full queue.
-                while not stop.is_set():
-                    try:
-                        ready.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set() or item is _END or isinstance(item, _Failed):
-                    return
-
-        producer = threading.Thread(target=produce, name="streamfit-generator", daemon=True)
-        producer.start()
+        # islice has no `close`, so the prefetcher leaves the generator open:
+        # the next epoch pulls on from where this one stopped.
+        ahead = Prefetcher(islice(self._iterator, steps - start), self.max_queue_size,
+                           name="streamfit-generator")
         try:
-            for done in range(start, steps):
-                item = self._timed(ready.get)
-                if item is _END:
-                    raise self._ran_out(done, steps)
-                if isinstance(item, _Failed):
-                    raise item.error
-                yield item
+            yield from self._pull(ahead.get, steps, start)
         finally:
-            stop.set()
             # The generator must not be running when the next epoch pulls it.
-            producer.join()
+            ahead.close()
+
+    def _pull(self, get: Callable[[], Any], steps: int, start: int) -> Iterator[Batch]:
+        for done in range(start, steps):
+            item = self._timed(get)
+            if item is END:
+                raise self._ran_out(done, steps)
+            yield item
 
     @staticmethod
     def _ran_out(done: int, steps: int) -> UserError:

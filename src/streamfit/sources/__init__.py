@@ -7,7 +7,7 @@ knows nothing of vocabularies, batches for training or models.
 | --- | --- |
 | spec | `SourceSpec` (what to read), format guessing, `parse_columns` |
 | paths | `resolve_paths`: files, globs, folders -> the files, in order |
-| streams | decompression (.gz .bz2 .xz .zst), transcoding, chunks, prefetch |
+| streams | decompression (.gz .bz2 .xz .zst), transcoding, chunks |
 | delimited | CSV and TSV, exact line numbers (fast pyarrow path + exact path) |
 | jsonl | JSON Lines |
 | parquet | Parquet |
@@ -16,7 +16,7 @@ knows nothing of vocabularies, batches for training or models.
 | columns | text and label columns by name or index |
 | rows | one chunk's columns -> a record batch (`Rows`); UTF-8 repair; skips |
 | accounting | `RowAccounting`: rows read, used, skipped by cause, where |
-| reader | `iter_records`: all files of a spec, in order |
+| reader | `iter_records`: all files of a spec, in order, parsed ahead (`streamfit.prefetch`) |
 
 Example:
     >>> from streamfit.sources import RowAccounting, SourceSpec, iter_records

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from streamfit.prefetch import prefetch
 from streamfit.sources.accounting import RowAccounting
 from streamfit.sources.delimited import read_delimited
 from streamfit.sources.jsonl import read_jsonl
@@ -14,7 +15,7 @@ from streamfit.sources.parquet import read_parquet
 from streamfit.sources.paths import resolve_paths
 from streamfit.sources.rows import Rows
 from streamfit.sources.spec import SourceSpec, file_format
-from streamfit.sources.streams import prefetch, utf8_codec
+from streamfit.sources.streams import utf8_codec
 
 
 def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.RecordBatch]:
@@ -64,7 +65,7 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 def _iterate(spec: SourceSpec, accounting: RowAccounting,
              plan: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
     sources = [accounting.files.index(path) for path, _ in plan]
-    for rows in prefetch(_parse(spec, plan, sources)):
+    for rows in prefetch(_parse(spec, plan, sources), name="streamfit-sources"):
         batch = rows.account(accounting)
         if batch is not None:
             yield batch

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import codecs
 import lzma
-import queue
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -94,54 +92,3 @@ def iter_line_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
             pending = pending[cut:]
     if pending:
         yield pending
-
-
-def prefetch(items: Iterable, depth: int = 2) -> Iterator:
-    """Yield `items`, produced on a background thread up to `depth` items ahead.
-
-    Parsing (pyarrow and numpy release the GIL) then overlaps with whatever
-    the consumer does with the previous item. Items and exceptions arrive in
-    order; closing the returned generator stops the thread.
-    """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not put((item, None)):
-                    return
-            put((_END, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            put((None, error))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="streamfit-sources", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = ready.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-_END = object()
