@@ -7,8 +7,8 @@ import pytest
 
 from streamfit.errors import UserError
 from streamfit.features import build_extractor
-from streamfit.features.ngrams import NgramCounts
 from streamfit.features.tfidf import NgramTfidf, f_classif_from_df
+from streamfit.prepare.ngrams import NgramCounts
 
 V = 12
 

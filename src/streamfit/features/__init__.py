@@ -2,7 +2,7 @@
 
 | module | extractor | output |
 | --- | --- | --- |
-| `ngrams.py` | n-gram keys and per-class counts | helpers for prepare and the others |
+| `key_index.py` | `KeyIndex` | the column of each n-gram key (keys: `streamfit.prepare.ngrams`) |
 | `tfidf.py` | `NgramTfidf` | CSR TF-IDF over the top-k n-grams (the guide's MLP input) |
 | `hashing.py` | `HashedNgrams` | CSR bag of words + hashed n-grams (fastText-style) |
 | `sequences.py` | `Sequences` | int64 padded sequences (the guide's sepCNN input) |
@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError
 from streamfit.features.base import FeatureExtractor
 from streamfit.features.hashing import HashedNgrams
-from streamfit.features.ngrams import NgramCounts, doc_ngram_keys, ngram_key
 from streamfit.features.sequences import Sequences
 from streamfit.features.tfidf import NgramTfidf
 
@@ -28,13 +27,12 @@ def build_extractor(name: str, config: dict[str, Any] | None = None) -> FeatureE
     """Build an unfitted extractor by registry name ("tfidf", "hashing", "sequences").
 
     Raises:
-        UserError: the name is unknown.
+        OptionError: the name is unknown.
     """
     if name not in EXTRACTORS:
-        raise UserError(f"feature extractor {name!r} is unknown; use one of "
-                        f"{', '.join(EXTRACTORS)}")
+        raise OptionError("name", name, f"is an unknown feature extractor; use one of {', '.join(EXTRACTORS)}")
     return EXTRACTORS[name].from_config(config or {})
 
 
-__all__ = ["EXTRACTORS", "FeatureExtractor", "HashedNgrams", "NgramCounts", "NgramTfidf",
-           "Sequences", "build_extractor", "doc_ngram_keys", "ngram_key"]
+__all__ = ["EXTRACTORS", "FeatureExtractor", "HashedNgrams", "NgramTfidf", "Sequences",
+           "build_extractor"]

@@ -6,9 +6,9 @@ fastText does with `-wordNgrams`. The number of columns is fixed whatever
 the data size, so memory never grows with the corpus.
 
 The hash is written out so hashed columns are reproducible anywhere: the
-n-gram key (`ngram_key`, which already encodes the order) plus
-`seed * 0x9E3779B97F4A7C15`, mixed by the SplitMix64 finaliser, modulo
-`num_buckets`, all in wrapping uint64 arithmetic:
+n-gram key (`prepare.ngrams.ngram_key`, which already encodes the order)
+plus `seed * 0x9E3779B97F4A7C15`, mixed by the SplitMix64 finaliser
+(`prepare.splitmix`), modulo `num_buckets`, all in wrapping uint64 arithmetic:
 
     x = (key + seed * 0x9E3779B97F4A7C15) mod 2**64
     x ^= x >> 30; x *= 0xBF58476D1CE4E5B9
@@ -22,16 +22,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, check_number
 from streamfit.features.base import FeatureExtractor, count_cells
-from streamfit.features.ngrams import check_ngram_range, doc_ngram_keys
+from streamfit.prepare.ngrams import check_ngram_range, doc_ngram_keys
+from streamfit.prepare.splitmix import GOLDEN, splitmix64
 
 WEIGHTINGS = ("mean", "count")
-
-_GOLDEN = 0x9E3779B97F4A7C15
-_MASK64 = 2 ** 64 - 1
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def hash_keys(keys: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -44,13 +40,7 @@ def hash_keys(keys: np.ndarray, seed: int = 0) -> np.ndarray:
     Returns:
         uint64 array of hashes, same length as `keys`.
     """
-    x = np.asarray(keys, dtype=np.int64).view(np.uint64) + np.uint64(seed * _GOLDEN & _MASK64)
-    x ^= x >> np.uint64(30)
-    x *= _MIX1
-    x ^= x >> np.uint64(27)
-    x *= _MIX2
-    x ^= x >> np.uint64(31)
-    return x
+    return splitmix64(np.asarray(keys, dtype=np.int64).view(np.uint64), seed * GOLDEN)
 
 
 class HashedNgrams(FeatureExtractor):
@@ -85,12 +75,10 @@ class HashedNgrams(FeatureExtractor):
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 2), num_buckets: int = 2 ** 21,
                  seed: int = 0, weighting: str = "mean"):
-        if num_buckets < 1:
-            raise UserError(f"num_buckets={num_buckets} must be at least 1")
+        check_number("num_buckets", num_buckets, minimum=1)
+        check_number("seed", seed, minimum=0, below=2 ** 64)
         if weighting not in WEIGHTINGS:
-            raise UserError(f"weighting={weighting!r} is unknown; use one of {WEIGHTINGS}")
-        if not 0 <= seed < 2 ** 64:
-            raise UserError(f"seed={seed} must be in [0, 2**64)")
+            raise OptionError("weighting", weighting, f"is unknown; use one of {', '.join(WEIGHTINGS)}")
         self.ngram_range = tuple(ngram_range)
         self.num_buckets = num_buckets
         self.seed = seed

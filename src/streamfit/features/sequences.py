@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamfit.errors import UserError
+from streamfit.errors import check_number
 from streamfit.features.base import FeatureExtractor
 from streamfit.prepare.vocabulary import FIRST_WORD_ID, OOV_ID
 
@@ -42,11 +42,9 @@ class Sequences(FeatureExtractor):
     _state_keys = ("length",)
 
     def __init__(self, num_words: int = 20000, max_length: int = 500):
-        if num_words <= FIRST_WORD_ID:
-            raise UserError(f"num_words={num_words} keeps no word (ids 0 and 1 are padding "
-                            "and out-of-vocabulary); pass e.g. 20000")
-        if max_length < 1:
-            raise UserError(f"max_length={max_length} must be at least 1")
+        # Ids 0 and 1 are padding and out-of-vocabulary: the first word is id 2.
+        check_number("num_words", num_words, minimum=FIRST_WORD_ID + 1)
+        check_number("max_length", max_length, minimum=1)
         self.num_words = num_words
         self.max_length = max_length
 

@@ -18,15 +18,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, check_number
 from streamfit.features.base import FeatureExtractor, count_cells
-from streamfit.features.ngrams import (
-    KeyIndex,
-    NgramCounts,
-    check_ngram_range,
-    doc_ngram_keys,
-    ngram_order,
-)
+from streamfit.features.key_index import KeyIndex
+from streamfit.prepare.ngrams import NgramCounts, check_ngram_range, doc_ngram_keys, ngram_order
 
 SELECTIONS = ("f_classif", "frequency")
 NORMS = ("l2", None)
@@ -113,13 +108,11 @@ class NgramTfidf(FeatureExtractor):
                  selection: str = "f_classif", min_df: int = 2, sublinear_tf: bool = False,
                  norm: str | None = "l2"):
         if selection not in SELECTIONS:
-            raise UserError(f"selection={selection!r} is unknown; use one of {SELECTIONS}")
+            raise OptionError("selection", selection, f"is unknown; use one of {', '.join(SELECTIONS)}")
         if norm not in NORMS:
-            raise UserError(f"norm={norm!r} is unknown; use 'l2' or None")
-        if top_k is not None and top_k < 1:
-            raise UserError(f"top_k={top_k} must be at least 1 (or None for all n-grams)")
-        if min_df < 1:
-            raise UserError(f"min_df={min_df} must be at least 1")
+            raise OptionError("norm", norm, "is unknown; use 'l2' or None")
+        check_number("top_k", top_k, minimum=1, optional=True)
+        check_number("min_df", min_df, minimum=1)
         self.ngram_range = tuple(ngram_range)
         self.top_k = top_k
         self.selection = selection
@@ -149,17 +142,17 @@ class NgramTfidf(FeatureExtractor):
         n_min, n_max = check_ngram_range(self.ngram_range, counts.vocab_size)
         counted_min, counted_max = counts.ngram_range
         if n_min < counted_min or n_max > counted_max:
-            raise UserError(f"ngram_range=({n_min}, {n_max}) needs n-grams that were not "
-                            f"counted (only {counted_min}..{counted_max}); prepare again "
-                            f"with ngram_range=({n_min}, {n_max})")
+            raise OptionError("ngram_range", (n_min, n_max), "needs n-grams that were not "
+                              f"counted (only {counted_min}..{counted_max}); prepare again "
+                              f"with ngram_range=({n_min}, {n_max})")
         keys = np.asarray(counts.keys, dtype=np.int64)
         class_df = np.asarray(counts.class_df, dtype=np.int64)
         df = class_df.sum(axis=1)
         order = ngram_order(keys, counts.vocab_size)
         candidate = (order >= n_min) & (order <= n_max) & (df >= self.min_df)
         if not candidate.any():
-            raise UserError(f"no {n_min}..{n_max}-gram is in min_df={self.min_df} training "
-                            "documents; lower min_df or train on more rows")
+            raise OptionError("min_df", self.min_df, f"is more training documents than any "
+                              f"{n_min}..{n_max}-gram is in; lower min_df or train on more rows")
         keys, class_df, df = keys[candidate], class_df[candidate], df[candidate]
         if self.selection == "f_classif":
             score = f_classif_from_df(class_df, counts.class_counts)

@@ -31,7 +31,6 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from streamfit.errors import UserError
-from streamfit.features.ngrams import NgramCounts, doc_ngram_keys
 from streamfit.files import write_json
 from streamfit.prepare.cache import (
     CACHE_FORMAT,
@@ -42,6 +41,7 @@ from streamfit.prepare.cache import (
 )
 from streamfit.prepare.counting import DocFrequencyCounter
 from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels
+from streamfit.prepare.ngrams import NgramCounts, doc_ngram_keys
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.split import validation_mask
 from streamfit.prepare.stats import LengthStats, samples_per_word_ratio

@@ -1,4 +1,4 @@
-"""Word n-grams as int64 keys: listed per row, counted by prepare, looked up by features.
+"""Word n-grams as int64 keys: listed per row, counted here, looked up by features.
 
 Rows arrive as CSR-like word ids: `offsets` (int64, `n_rows + 1` entries,
 `offsets[0] == 0`) and `ids` (int32, the rows' word ids concatenated). Word
@@ -11,9 +11,10 @@ of an n-gram lies in `[2 * V**(n-1), V**n)`, so keys of different orders
 never collide and sorted keys group by order (unigrams first, then bigrams,
 ...). With V < 2**20, trigrams fit in int64.
 
-Prepare counts the keys of `doc_ngram_keys` into `NgramCounts`; the
-extractors list the same keys per batch and find their columns with
-`KeyIndex`.
+The keys belong to the prepare layer, which makes the word ids they are made
+of and counts them (`doc_ngram_keys` into `NgramCounts`, kept in the cache);
+the feature extractors downstream list the same keys per batch and find
+their columns (`features.key_index.KeyIndex`, `features.hashing`).
 
 Example:
     >>> offsets = np.array([0, 3, 4]); ids = np.array([2, 3, 4, 5], np.int32)
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.prepare.vocabulary import FIRST_WORD_ID  # ids below it are padding and OOV
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -71,23 +72,21 @@ def check_ngram_range(ngram_range, vocab_size: int, argument: str = "ngram_range
         `(n_min, n_max)` as Python ints.
 
     Raises:
-        UserError: the range is malformed, or its keys would overflow int64.
+        OptionError: the range is malformed, its keys would overflow int64, or
+            `vocab_size` leaves no room for words.
     """
     try:
         n_min, n_max = (int(n) for n in ngram_range)
     except (TypeError, ValueError):
-        raise UserError(f"{argument}={ngram_range!r} is not a pair of integers; "
-                        "pass e.g. (1, 2)") from None
+        raise OptionError(argument, ngram_range, "is not a pair of integers; pass e.g. (1, 2)") from None
     if not 1 <= n_min <= n_max:
-        raise UserError(f"{argument}=({n_min}, {n_max}) needs 1 <= n_min <= n_max; "
-                        "pass e.g. (1, 2)")
+        raise OptionError(argument, (n_min, n_max), "needs 1 <= n_min <= n_max; pass e.g. (1, 2)")
     if vocab_size < FIRST_WORD_ID:
-        raise UserError(f"vocab_size={vocab_size} leaves no room for words (ids 0 and 1 "
-                        "are padding and out-of-vocabulary); rebuild the vocabulary")
+        raise OptionError("vocab_size", vocab_size, "leaves no room for words (ids 0 and 1 are "
+                          "padding and out-of-vocabulary); rebuild the vocabulary")
     if vocab_size ** n_max > _INT64_MAX:
-        raise UserError(f"{argument}=({n_min}, {n_max}) with a vocabulary of {vocab_size} "
-                        "words overflows the int64 n-gram keys; lower n_max or the "
-                        "vocabulary size")
+        raise OptionError(argument, (n_min, n_max), f"with a vocabulary of {vocab_size} words "
+                          "overflows the int64 n-gram keys; lower n_max or the vocabulary size")
     return n_min, n_max
 
 
@@ -103,11 +102,11 @@ def ngram_key(words, vocab_size: int) -> np.ndarray:
         int64 array of m keys.
 
     Raises:
-        UserError: n is 0 or `V**n` overflows int64.
+        OptionError: n is 0 or `V**n` overflows int64.
     """
     columns = list(np.asarray(words).T) if isinstance(words, np.ndarray) else list(words)
     if not columns:
-        raise UserError("ngram_key got no word columns; pass at least one")
+        raise OptionError("words", words, "has no word columns; pass at least one")
     check_ngram_range((len(columns), len(columns)), vocab_size)
     key = np.asarray(columns[0], dtype=np.int64)
     for column in columns[1:]:
@@ -178,8 +177,8 @@ def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
         (non-decreasing within each order). A row may repeat a key.
 
     Raises:
-        UserError: bad `n_min`/`n_max`, `offsets` do not span `ids`, or an id
-            is not below `vocab_size`.
+        OptionError: bad `n_min`/`n_max`.
+        UserError: `offsets` do not span `ids`, or an id is not below `vocab_size`.
     """
     n_min, n_max = check_ngram_range((n_min, n_max), vocab_size, "(n_min, n_max)")
     offsets = np.asarray(offsets, dtype=np.int64)
@@ -216,92 +215,3 @@ def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(rows), np.concatenate(keys)
-
-
-class KeyIndex:
-    """Position of int64 keys in a fixed key list: a vectorised open-addressing hash table.
-
-    `np.searchsorted` over unsorted queries is cache-hostile (a 128-row batch
-    of IMDB bigrams took 3.4 ms against 20k keys); a table of 4x as many
-    slots, Fibonacci-hashed and linearly probed, answers the same batch in a
-    few tenths of a millisecond.
-
-    Keys below `dense_below` (the unigrams, whose keys are their word ids) are
-    found by one gather from a plain array instead: half of an IMDB batch's
-    keys are unigrams, and the hash table then holds only the longer n-grams,
-    which halved the lookup (4.3 to 2.0 ms per 512 rows).
-
-    Args:
-        keys: unique non-negative int64 keys; `keys[j]` is found at position j.
-        dense_below: keys below it go to the direct array of that many entries
-            (0: none).
-    """
-
-    _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
-    _EMPTY = -1
-
-    def __init__(self, keys: np.ndarray, dense_below: int = 0):
-        self.keys = np.asarray(keys, dtype=np.int64)
-        self._dense_below = dense_below
-        small = self.keys < dense_below
-        # One entry past the end, -1, answers every key at or above dense_below.
-        self._dense = np.full(dense_below + 1, -1, dtype=np.int64)
-        self._dense[self.keys[small]] = np.flatnonzero(small)
-        hashed = np.flatnonzero(~small)
-        bits = max(4, int(len(hashed) * 4 - 1).bit_length())
-        self._shift = np.uint64(64 - bits)
-        self._mask = (1 << bits) - 1
-        self._slots = np.full(1 << bits, -1, dtype=np.int64)
-        pending = hashed
-        slot = self._home(self.keys[hashed])
-        while len(pending):
-            free = self._slots[slot] == -1
-            # Several keys may want one free slot; the first of each takes it.
-            claimed, first = np.unique(slot[free], return_index=True)
-            self._slots[claimed] = pending[free][first]
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending = pending[~placed]
-            slot = (slot[~placed] + 1) & self._mask
-        self._slot_keys = np.full(len(self._slots), self._EMPTY, dtype=np.int64)
-        filled = np.flatnonzero(self._slots >= 0)
-        self._slot_keys[filled] = self.keys[self._slots[filled]]
-
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.view(np.uint64) * self._FIBONACCI) >> self._shift).astype(np.int64)
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Position of each key in the key list, or -1 where it is absent.
-
-        Args:
-            keys: int64 keys to look up.
-
-        Returns:
-            int64 positions, same length as `keys`.
-        """
-        keys = np.asarray(keys, dtype=np.int64)
-        if not self._dense_below:
-            return self._lookup_hashed(keys)
-        found = self._dense[np.minimum(keys, self._dense_below)]
-        large = np.flatnonzero(keys >= self._dense_below)
-        if len(large):
-            found[large] = self._lookup_hashed(keys[large])
-        return found
-
-    def _lookup_hashed(self, keys: np.ndarray) -> np.ndarray:
-        slot = self._home(keys)
-        # Gathers and compares over all keys, then masks only on the few that
-        # must probe on: dense boolean masks over half-hit data cost more
-        # than the whole lookup.
-        stored = self._slot_keys[slot]
-        found = np.where(stored == keys, self._slots[slot], -1)
-        active = np.flatnonzero((stored != keys) & (stored != self._EMPTY))
-        slot = (slot[active] + 1) & self._mask
-        while len(active):
-            stored = self._slot_keys[slot]
-            hit = stored == keys[active]
-            found[active[hit]] = self._slots[slot[hit]]
-            going = ~hit & (stored != self._EMPTY)
-            active = active[going]
-            slot = (slot[going] + 1) & self._mask
-        return found
