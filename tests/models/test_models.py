@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError
 from streamfit.models import MODELS, FastTextModel, NgramMLP, SepCNN, build_model
 
 NUM_FEATURES = 40
@@ -101,9 +101,9 @@ def test_config_round_trip_rebuilds_the_same_model(name):
 
 
 def test_build_model_errors():
-    with pytest.raises(UserError, match="unknown"):
+    with pytest.raises(OptionError, match=r"^model_kind='bert' is unknown; use one of mlp, sepcnn, fasttext"):
         build_model("bert", num_features=3, num_classes=2)
-    with pytest.raises(UserError, match="no argument 'unit'"):
+    with pytest.raises(OptionError, match=r"^unit=4 is no argument of the mlp model"):
         build_model("mlp", num_features=3, num_classes=2, unit=4)
-    with pytest.raises(UserError, match="at least 2 classes"):
+    with pytest.raises(OptionError, match=r"^num_classes=1 must be an integer >= 2"):
         build_model("fasttext", num_features=3, num_classes=1)

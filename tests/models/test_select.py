@@ -1,6 +1,6 @@
 import pytest
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError
 from streamfit.models import choose_model
 
 
@@ -10,7 +10,7 @@ def test_choose_model_follows_the_guide_rule():
     assert choose_model(1500, 1) == "sepcnn"
     assert choose_model(3_600_000, 80) == "sepcnn"
     assert choose_model(10, 0) == "mlp"
-    with pytest.raises(UserError, match="no training rows"):
+    with pytest.raises(OptionError, match=r"^samples=0 must be an integer >= 1"):
         choose_model(0, 10)
 
 

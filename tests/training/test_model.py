@@ -281,7 +281,7 @@ def test_same_seed_gives_identical_weights_and_leaves_the_callers_rng_alone(data
 def test_a_model_without_a_seed_draws_and_keeps_one(mlp):
     model = Model(mlp())
     assert isinstance(model.seed, int) and model.seed >= 0
-    with pytest.raises(UserError, match=r"^seed=-1 must be an integer >= 0 or None$"):
+    with pytest.raises(UserError, match="seed=-1 must be a non-negative integer"):
         Model(mlp(), seed=-1)
 
 
@@ -332,7 +332,7 @@ def test_bad_arguments_are_user_errors(data, mlp, helpers):
     model = Model(mlp(), loss=SPARSE_CE)
     with pytest.raises(UserError, match="Model\\(module=...\\) got a str"):
         Model("mlp")
-    with pytest.raises(UserError, match=r"^steps_per_epoch=0 must be an integer >= 1$"):
+    with pytest.raises(UserError, match="steps_per_epoch=0 must be a positive integer"):
         model.fit(x, y, steps_per_epoch=0)
     with pytest.raises(UserError, match="validation_split needs in-memory arrays"):
         model.fit(helpers.ListBatches([(x, y)]), validation_split=0.1)

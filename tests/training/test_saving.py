@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from streamfit.errors import UserError
+from streamfit.models.registry import module_class
 from streamfit.training import Model, load_model, register_module
-from streamfit.training.registry import module_class
 
 SPARSE_CE = "sparse_categorical_crossentropy"
 

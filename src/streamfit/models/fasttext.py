@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from streamfit.errors import check_number
 from streamfit.models.layers import SparseLinear, output_units
 
 
@@ -45,6 +46,8 @@ class FastTextModel(nn.Module):
     def __init__(self, num_features: int, num_classes: int, dim: int = 10,
                  sparse_grad: bool = False):
         super().__init__()
+        check_number("num_features", num_features, minimum=1)
+        check_number("dim", dim, minimum=1)
         self.num_features = num_features
         self.num_classes = num_classes
         self.dim = dim

@@ -24,25 +24,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, check_number
 
 
 def output_units(num_classes: int) -> int:
     """Logits of the output layer: 1 for two classes (binary), else one per class.
 
     Raises:
-        UserError: fewer than two classes.
+        OptionError: fewer than two classes (a classifier needs two).
     """
-    if num_classes < 2:
-        raise UserError(f"num_classes={num_classes}: a classifier needs at least 2 classes; "
-                        "check the label column")
+    check_number("num_classes", num_classes, minimum=2)
     return 1 if num_classes == 2 else num_classes
 
 
 def check_dropout(dropout: float) -> None:
-    """Raise a `UserError` unless `0 <= dropout < 1`."""
-    if not 0.0 <= dropout < 1.0:
-        raise UserError(f"dropout={dropout} must be in [0, 1), e.g. 0.2")
+    """Raise an `OptionError` unless `0 <= dropout < 1`."""
+    check_number("dropout", dropout, minimum=0, below=1, integer=False)
 
 
 def glorot_uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> torch.Tensor:
@@ -149,7 +146,7 @@ class SparseLinear(nn.Module):
             with torch.no_grad():
                 self.bag.weight.uniform_(-1.0 / out_features, 1.0 / out_features)
         else:
-            raise UserError(f"init={init!r} is unknown; use 'glorot' or 'fasttext'")
+            raise OptionError("init", init, "is unknown; use 'glorot' or 'fasttext'")
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +162,6 @@ class SparseLinear(nn.Module):
         elif x.layout == torch.strided:
             out = x.to(self.bag.weight.dtype) @ self.bag.weight
         else:
-            raise UserError(f"{type(self).__name__} takes a sparse CSR or dense tensor, not "
+            raise TypeError(f"{type(self).__name__} takes a sparse CSR or dense tensor, not "
                             f"{x.layout}; convert with tensor.to_sparse_csr()")
         return out if self.bias is None else out + self.bias

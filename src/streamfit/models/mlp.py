@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from streamfit.errors import UserError
+from streamfit.errors import check_number
 from streamfit.models.layers import SparseLinear, check_dropout, dense, output_units, sparse_dropout
 
 
@@ -49,8 +49,9 @@ class NgramMLP(nn.Module):
     def __init__(self, num_features: int, num_classes: int, layers: int = 2, units: int = 64,
                  dropout: float = 0.2):
         super().__init__()
-        if layers < 1:
-            raise UserError(f"layers={layers} must be at least 1 (the output layer)")
+        check_number("num_features", num_features, minimum=1)
+        check_number("layers", layers, minimum=1)  # 1: the output layer alone
+        check_number("units", units, minimum=1)
         check_dropout(dropout)
         self.num_features = num_features
         self.num_classes = num_classes

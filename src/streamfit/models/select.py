@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamfit.errors import UserError
+from streamfit.errors import check_number
 
 SAMPLES_PER_WORD_THRESHOLD = 1500
 """The guide's cut between n-gram MLPs and sequence models."""
@@ -26,11 +26,9 @@ def choose_model(samples: int, median_words_per_sample: float) -> str:
         `"mlp"` or `"sepcnn"`.
 
     Raises:
-        UserError: no training rows.
+        OptionError: no training rows.
     """
-    if samples < 1:
-        raise UserError(f"samples={samples}: there are no training rows to choose a model "
-                        "for; check the training data")
+    check_number("samples", samples, minimum=1)
     if median_words_per_sample <= 0:
         return "mlp"
     return "mlp" if samples / median_words_per_sample < SAMPLES_PER_WORD_THRESHOLD else "sepcnn"

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from streamfit.errors import UserError
+from streamfit.errors import check_number
 from streamfit.models.layers import check_dropout, dense, glorot_uniform_, output_units
 
 _UNIFORM = 0.05
@@ -81,8 +81,11 @@ class SepCNN(nn.Module):
                  blocks: int = 2, filters: int = 64, kernel_size: int = 3, pool_size: int = 3,
                  dropout: float = 0.2):
         super().__init__()
-        if blocks < 1:
-            raise UserError(f"blocks={blocks} must be at least 1")
+        check_number("num_words", num_words, minimum=1)
+        for option, value in (("embedding_dim", embedding_dim), ("blocks", blocks),
+                              ("filters", filters), ("kernel_size", kernel_size),
+                              ("pool_size", pool_size)):
+            check_number(option, value, minimum=1)
         check_dropout(dropout)
         self.num_words = num_words
         self.num_classes = num_classes

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -102,15 +101,11 @@ class RunningMeans:
 
     Sums stay tensors so that a training step does not wait for the
     accelerator; `result()` reads them once.
-
-    Args:
-        sums: `{name: sum of value * rows}` to start from (tensors or floats).
-        rows: the rows those sums hold.
     """
 
-    def __init__(self, sums: dict[str, torch.Tensor | float] | None = None, rows: int = 0) -> None:
-        self.sums: dict[str, torch.Tensor | float] = dict(sums or {})
-        self.rows = rows
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.rows = 0
 
     def update(self, values: dict[str, torch.Tensor | float], rows: int) -> None:
         """Add one batch's values, each weighted by its `rows`."""
@@ -120,25 +115,11 @@ class RunningMeans:
             self.sums[name] = self.sums.get(name, 0.0) + value * rows
         self.rows += rows
 
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `{"sums": {name: tensor or float}, "rows": int}` (a checkpoint's)."""
+        self.sums = dict(state["sums"])
+        self.rows = int(state["rows"])
+
     def result(self) -> dict[str, float]:
         """The means so far, as Python floats (empty before the first batch)."""
         return {name: float(total) / self.rows for name, total in self.sums.items()} if self.rows else {}
-
-    def state_dict(self) -> dict[str, Any]:
-        """`{"rows": int, "floats": {name: sum}}`: the rows and the sums that are not tensors."""
-        return {"rows": self.rows, "floats": {name: float(value) for name, value in self.sums.items()
-                                              if not isinstance(value, torch.Tensor)}}
-
-    def tensor_state_dict(self) -> dict[str, torch.Tensor]:
-        """The sums that are tensors (read without waiting for the device), on the CPU."""
-        return {name: value.detach().cpu() for name, value in self.sums.items()
-                if isinstance(value, torch.Tensor)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from `state_dict()`'s rows and float sums (the tensor sums follow)."""
-        self.sums = dict(state["floats"])
-        self.rows = int(state["rows"])
-
-    def load_tensor_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Add back the tensor sums, on the device they are given on."""
-        self.sums.update(tensors)

@@ -7,7 +7,7 @@ A saved model is a directory:
 - `model.json`: the loss, optimizer and metric names (when they were given as
   names; callables are not saved), the seed, and the module's class name,
   with its `get_config()` when the class is registered with
-  `streamfit.training.registry.register_module`.
+  `streamfit.register_module` (`streamfit.models.registry`).
 
 The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 """
@@ -23,7 +23,7 @@ import torch
 
 from streamfit.errors import UserError
 from streamfit.files import write_atomic
-from streamfit.training.registry import module_class, registered_name
+from streamfit.models.registry import module_class, registered_name
 
 if TYPE_CHECKING:
     from streamfit.training.model import Model
@@ -95,7 +95,7 @@ def _rebuild(path: Path, info: dict[str, Any]) -> torch.nn.Module:
     if cls is None or info.get("config") is None:
         raise UserError(
             f"{path} holds weights of {info['class']}, which load_model cannot rebuild (its "
-            "class is not registered with streamfit.training.registry.register_module or has "
+            "class is not registered with streamfit.register_module or has "
             f"no get_config); pass load_model({str(path)!r}, module={info['class']}(...))")
     config = info["config"]
     return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
