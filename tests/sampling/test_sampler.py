@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sampling import EpochSampler, SamplerState
 
 
@@ -99,24 +99,31 @@ def test_drop_remainder_with_shards_gives_full_batches():
     assert len(set(rows)) == 18
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(num_rows=10, batch_size=0, seed=0), "batch_size"),
-    (dict(num_rows=0, batch_size=2, seed=0), "num_rows"),
-    (dict(num_rows=10, batch_size=2, seed=0, rank=2, world_size=2), "rank"),
-    (dict(num_rows=10, batch_size=2, seed=0, rank=-1, world_size=2), "rank"),
-    (dict(num_rows=10, batch_size=2, seed=-1), "seed"),
-    (dict(num_rows=3, batch_size=2, seed=0, world_size=4), "world_size"),
-    (dict(num_rows=3, batch_size=1, seed=0, world_size=2), "batch_size=1"),
-    (dict(num_rows=3, batch_size=4, seed=0, drop_remainder=True), "batch_size"),
+@pytest.mark.parametrize("kwargs,name,option", [
+    (dict(num_rows=10, batch_size=0, seed=0), "batch_size", "batch_size"),
+    (dict(num_rows=0, batch_size=2, seed=0), "num_rows", "num_rows"),
+    (dict(num_rows=10, batch_size=2, seed=0, rank=2, world_size=2), "rank", "rank"),
+    (dict(num_rows=10, batch_size=2, seed=0, rank=-1, world_size=2), "rank", "rank"),
+    (dict(num_rows=10, batch_size=2, seed=-1), "seed", "seed"),
+    (dict(num_rows=3, batch_size=2, seed=0, world_size=4), "world_size", "num_rows"),
+    (dict(num_rows=3, batch_size=1, seed=0, world_size=2), "batch_size=1", "batch_size"),
+    (dict(num_rows=3, batch_size=4, seed=0, drop_remainder=True), "batch_size", "batch_size"),
 ])
-def test_bad_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(UserError, match=name):
+def test_bad_arguments_name_the_argument(kwargs, name, option):
+    with pytest.raises(OptionError, match=name) as caught:
         EpochSampler(**kwargs)
+    assert caught.value.option == option and caught.value.value == kwargs[option]
 
 
 def test_step_out_of_range():
-    with pytest.raises(UserError, match="step=3"):
+    with pytest.raises(OptionError, match=r"^step=3 must be an integer in \[0, 3\)$"):
         EpochSampler(10, 4, seed=0).indices(0, 3)
+
+
+def test_numpy_integers_are_accepted_as_plain_ints():
+    sampler = EpochSampler(np.int64(10), np.int32(4), seed=np.uint8(0), shuffle=False)
+    assert type(sampler.num_rows) is int and type(sampler.batch_size) is int
+    assert sampler.indices(0, np.int64(2)).tolist() == [8, 9]
 
 
 def test_pickled_sampler_gives_the_same_batches():

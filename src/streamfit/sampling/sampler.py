@@ -18,14 +18,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError, check_number
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """Return `value` as an int, or raise a UserError naming `name` if it is not one >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise UserError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
+def _plain_int(name: str, value: object, minimum: int) -> int:
+    """`value` as a plain int, or an `OptionError` naming `name` if it is not one >= `minimum`.
+
+    `check_number` with the result made an `int` (numpy integers are accepted).
+    """
+    return int(check_number(name, value, minimum=minimum))
 
 
 class EpochSampler:
@@ -64,7 +65,7 @@ class EpochSampler:
         world_size: number of shards (data-parallel processes).
 
     Raises:
-        UserError: an argument is out of range (named in the message); the rows
+        OptionError: an argument is out of range (named in the message); the rows
             cannot give every rank at least one row per step without repeating
             a row (fewer rows than ranks, or `batch_size=1` with rows that do not
             split evenly and `drop_remainder=False`); or `drop_remainder=True`
@@ -73,13 +74,11 @@ class EpochSampler:
 
     def __init__(self, num_rows: int, batch_size: int, *, seed: int, shuffle: bool = True,
                  drop_remainder: bool = False, rank: int = 0, world_size: int = 1):
-        self.num_rows = check_int("num_rows", num_rows, 1)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.seed = check_int("seed", seed, 0)
-        self.world_size = check_int("world_size", world_size, 1)
-        self.rank = check_int("rank", rank, 0)
-        if self.rank >= self.world_size:
-            raise UserError(f"rank={rank} must be in [0, world_size={world_size})")
+        self.num_rows = _plain_int("num_rows", num_rows, 1)
+        self.batch_size = _plain_int("batch_size", batch_size, 1)
+        self.seed = _plain_int("seed", seed, 0)
+        self.world_size = _plain_int("world_size", world_size, 1)
+        self.rank = int(check_number("rank", rank, minimum=0, below=self.world_size))
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
 
@@ -87,20 +86,20 @@ class EpochSampler:
             self._steps = (self.num_rows // self.world_size) // self.batch_size
             self._shard_rows = self._steps * self.batch_size
             if self._steps == 0:
-                raise UserError(
-                    f"batch_size={batch_size} with drop_remainder=True leaves no full batch of "
+                raise OptionError(
+                    "batch_size", batch_size, f"with drop_remainder=True leaves no full batch of "
                     f"{self.num_rows // self.world_size} rows per rank; lower batch_size or set "
                     "drop_remainder=False")
         else:
             if self.num_rows < self.world_size:
-                raise UserError(
-                    f"num_rows={num_rows} is fewer than world_size={world_size}, so some rank "
+                raise OptionError(
+                    "num_rows", num_rows, f"is fewer than world_size={world_size}, so some rank "
                     "would get no rows; use fewer ranks")
             if self.batch_size == 1 and self.num_rows % self.world_size:
-                raise UserError(
-                    f"batch_size=1 cannot give the {world_size} ranks the same number of steps "
-                    f"over num_rows={num_rows} without repeating a row; set drop_remainder=True "
-                    "or batch_size >= 2")
+                raise OptionError(
+                    "batch_size", batch_size, f"cannot give the {world_size} ranks the same number "
+                    f"of steps over num_rows={num_rows} without repeating a row; set "
+                    "drop_remainder=True or batch_size >= 2")
             self._shard_rows = len(range(self.rank, self.num_rows, self.world_size))
             self._steps = math.ceil(math.ceil(self.num_rows / self.world_size) / self.batch_size)
 
@@ -127,7 +126,7 @@ class EpochSampler:
         Returns:
             A read-only array of `num_rows` row ids, int32 when they fit.
         """
-        epoch = check_int("epoch", epoch, 0)
+        epoch = _plain_int("epoch", epoch, 0)
         with self._lock:
             if self._cache is None or self._cache[0] != epoch:
                 dtype = np.int32 if self.num_rows < 2**31 else np.int64
@@ -162,17 +161,15 @@ class EpochSampler:
             last two, see the class docstring).
 
         Raises:
-            UserError: `epoch` or `step` out of range.
+            OptionError: `epoch` or `step` out of range.
         """
-        step = check_int("step", step, 0)
-        if step >= self._steps:
-            raise UserError(f"step={step} must be in [0, {self._steps}) (steps per epoch)")
+        step = int(check_number("step", step, minimum=0, below=self._steps))
         lo, hi = self._shard_bounds(step)
         # Shard position p is position rank + p * world_size of the epoch's order.
         begin = self.rank + lo * self.world_size
         end = self.rank + hi * self.world_size
         if not self.shuffle:
-            check_int("epoch", epoch, 0)
+            _plain_int("epoch", epoch, 0)
             return np.arange(begin, end, self.world_size, dtype=np.int64)
         return self.permutation(epoch)[begin:end:self.world_size].astype(np.int64)
 
@@ -215,5 +212,5 @@ class SamplerState:
         for key in ("seed", "epoch", "step"):
             if key not in state:
                 raise UserError(f"sampler state has no {key!r}; the checkpoint is incomplete")
-            values[key] = check_int(f"sampler state {key}", state[key], 0)
+            values[key] = _plain_int(f"sampler state {key}", state[key], 0)
         return cls(**values)
