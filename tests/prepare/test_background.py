@@ -37,7 +37,8 @@ CHILD = textwrap.dedent("""
     try:
         dataset = job.result()
     except UserError as error:
-        print(json.dumps({"error": str(error), "in_child": job.in_child}))
+        print(json.dumps({"error": str(error), "in_child": job.in_child, "type": type(error).__name__,
+                          "option": [getattr(error, "option", None), getattr(error, "value", None)]}))
         sys.exit(0)
     print(json.dumps({"in_child": job.in_child, "directory": str(dataset.directory),
                       "reused": dataset.reused, "stats": dataset.stats,
@@ -72,6 +73,8 @@ def test_the_childs_user_error_is_raised_here_with_its_message(tmp_path, write_c
     child = run_child(data, tmp_path / "cache", "no_such_column", "-")
     assert child["in_child"]
     assert "no_such_column" in child["error"] and str(data) in child["error"]
+    # An OptionError comes back as one, so the command line can name its flag.
+    assert child["type"] == "OptionError" and child["option"] == ["label", "no_such_column"]
 
 
 def test_a_cancelled_child_removes_its_unfinished_work(tmp_path, write_corpus):

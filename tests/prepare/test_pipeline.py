@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.prepare.pipeline import PrepareOptions, load_or_prepare
 from streamfit.sources import SourceSpec
 
@@ -81,6 +81,13 @@ def test_one_label_only_is_an_error(tmp_path, write_corpus):
         load_or_prepare(spec(data), PrepareOptions(), tmp_path / "cache")
 
 
-def test_bad_validation_split_is_an_error():
-    with pytest.raises(UserError, match="--validation-split"):
-        PrepareOptions(validation_split=1.5)
+@pytest.mark.parametrize("option, value, message", [
+    ("validation_split", 1.5, r"^validation_split=1.5 must be a number in \[0, 1\)$"),
+    ("min_df", 0, r"^min_df=0 must be an integer >= 1$"),
+    ("max_words", 0, r"^max_words=0 must be an integer >= 1$"),
+    ("seed", -1, r"^seed=-1 must be an integer in \[0, 18446744073709551616\)$"),
+])
+def test_bad_options_are_named_by_their_argument(option, value, message):
+    with pytest.raises(OptionError, match=message) as error:
+        PrepareOptions(**{option: value})
+    assert (error.value.option, error.value.value) == (option, value)

@@ -1,6 +1,6 @@
 import pytest
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources import SourceSpec
 from streamfit.sources.columns import select_columns
 
@@ -26,8 +26,15 @@ def test_zhang_layout():
 
 
 def test_errors():
-    with pytest.raises(UserError, match=r"f.csv: label column 4 is out of range, the file has 2 "
-                                        r"columns \(0..1\); fix --label"):
+    with pytest.raises(OptionError, match=r"^label=4 is out of range: f.csv has 2 "
+                                          r"columns \(0..1\)$"):
         select_columns(spec(text=(0,), label=4), "f.csv", None, 2)
-    with pytest.raises(UserError, match="use 0-based indexes with --no-header"):
+    with pytest.raises(OptionError, match=r"^label='label' is a name, but f.csv is read without a "
+                                          r"header, .*give a 0-based index"):
         select_columns(spec(), "f.csv", None, 2)
+    with pytest.raises(OptionError, match=r"^text='body' is not a column of f.csv; its columns are "
+                                          r"'label', 'text'; give one of them$") as error:
+        select_columns(spec(text=("body",)), "f.csv", ["label", "text"], 2)
+    assert (error.value.option, error.value.value) == ("text", "body")
+    with pytest.raises(OptionError, match=r"^label='y' is not a column .*, or no label for prediction$"):
+        select_columns(spec(label="y"), "f.csv", ["label", "text"], 2)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from streamfit.errors import DataError, UserError
+from streamfit.errors import DataError, OptionError, UserError
 
 BAD = (
     '{"text": "a", "label": 1}\n'            # 1 label number -> "1"
@@ -58,12 +58,12 @@ def test_invalid_utf8_and_strict(tmp_path, read):
 def test_missing_key_and_index_are_user_errors(tmp_path, read):
     path = tmp_path / "a.jsonl"
     path.write_text('{"review": "x", "stars": 5}\n')
-    with pytest.raises(UserError, match=r"no text key 'text' in its objects; the first one has "
-                                        r"'review', 'stars'"):
+    with pytest.raises(OptionError, match=r"^text='text' is no key of the objects in .*a.jsonl; the "
+                                          r"first one has 'review', 'stars'"):
         read(path)
-    with pytest.raises(UserError, match=r"no label key 'label'"):
+    with pytest.raises(OptionError, match=r"^label='label' is no key"):
         read(path, text=("review",))
-    with pytest.raises(UserError, match="chosen by key, not by index"):
+    with pytest.raises(OptionError, match=r"^text=0 is an index, but JSON Lines fields are chosen by key"):
         read(path, text=(0,))
     rows, _ = read(path, text=("review",), label="stars")
     assert rows[0]["label"] == "5"

@@ -1,6 +1,6 @@
 import pytest
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources.spec import SourceSpec, file_format, guess_format, parse_columns
 
 
@@ -25,18 +25,19 @@ def test_spec_normalises_single_path_and_column():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"format": "xml"}, "unknown format 'xml'"),
-    ({"preset": "yelp"}, "unknown preset 'yelp'"),
-    ({"text": ()}, "no text column"),
-    ({"block_size": 0}, "block_size=0"),
+    ({"format": "xml"}, r"^format='xml' is unknown; use one of csv, tsv"),
+    ({"preset": "yelp"}, r"^preset='yelp' is unknown; use one of zhang"),
+    ({"text": ()}, r"^text=\(\) names no column"),
+    ({"block_size": 0}, r"^block_size=0 must be an integer >= 1"),
 ])
 def test_spec_rejects_bad_options(options, message):
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(OptionError, match=message) as error:
         SourceSpec(("a.csv",), **options)
+    assert error.value.option == next(iter(options))
 
 
 def test_spec_needs_a_path():
-    with pytest.raises(UserError, match="no input paths"):
+    with pytest.raises(OptionError, match=r"^paths=\(\) is empty; pass at least one file"):
         SourceSpec(())
 
 
@@ -52,5 +53,6 @@ def test_guess_format_strips_compression(path, fmt):
 def test_file_format_prefers_the_spec_and_the_preset():
     assert file_format(SourceSpec(("x",), format="fasttext"), "cooking.train") == "fasttext"
     assert file_format(SourceSpec(("x",), preset="zhang"), "train.data") == "csv"
-    with pytest.raises(UserError, match=r"cooking.train: cannot tell the format.*--format"):
+    with pytest.raises(OptionError, match=r"^format=None is needed: the extension of cooking.train "
+                                          r"names no format; give one of csv, tsv"):
         file_format(SourceSpec(("x",)), "cooking.train")

@@ -30,11 +30,12 @@ from streamfit.batches.arrays import random_seed
 from streamfit.batches.base import Batch, BatchSet
 from streamfit.errors import UserError
 from streamfit.sampling import EpochSampler
+from streamfit.sources.spec import COMPRESSIONS
 
 _CHUNK = 16 << 20
 _LINE_BLOCK = 8 << 10
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate line endings
-_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+_COMPRESSED = (*COMPRESSIONS, ".zip")
 
 
 def index_lines(path: Path, skip_header: bool = False) -> tuple[np.ndarray, int]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streamfit.sources import SourceSpec, parse_columns
-
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "text")
+from streamfit.sources import FORMATS, SourceSpec, parse_columns
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from streamfit.errors import DataError, UserError
+from streamfit.errors import DataError, OptionError, UserError
 from streamfit.prepare.pipeline import (
     PreparedDataset,
     PrepareOptions,
@@ -35,7 +35,9 @@ from streamfit.prepare.pipeline import (
 )
 from streamfit.sources import SourceSpec
 
-_ERRORS = {"UserError": UserError, "DataError": DataError}
+# The errors a child reports by name and constructor arguments (an exception's
+# pickle would rebuild an OptionError from its message alone), most specific first.
+_ERRORS = {"OptionError": OptionError, "DataError": DataError, "UserError": UserError}
 
 
 def can_fork() -> bool:
@@ -76,8 +78,9 @@ class PrepareProcess:
         """The prepared dataset: wait for the child and open what it wrote, or prepare here.
 
         Raises:
-            UserError, DataError: preparing failed on the data or options (the
-                child's error, with its message).
+            UserError, DataError, OptionError: preparing failed on the data or
+                options (the child's error, with its message and, for an
+                `OptionError`, its option and value).
             RuntimeError: the child failed otherwise (its traceback is in the
                 message) or died without a word (killed, e.g. out of memory).
         """
@@ -98,7 +101,7 @@ class PrepareProcess:
                                "run `streamfit prepare` with the same data to see it fail")
         kind, value, reused = outcome
         if kind in _ERRORS:
-            raise _ERRORS[kind](value)
+            raise _ERRORS[kind](*value)
         if kind == "crash":
             raise RuntimeError(f"preparing the data failed in its process:\n{value}")
         dataset = open_prepared(value)
@@ -122,8 +125,11 @@ def _child(send, spec, options, cache_dir, validation, progress) -> None:
     try:
         dataset = load_or_prepare(spec, options, cache_dir, validation=validation, progress=progress)
         send.send(("ok", str(dataset.directory), dataset.reused))
-    except UserError as error:  # DataError is one too
-        send.send(("DataError" if isinstance(error, DataError) else "UserError", str(error), False))
+    except UserError as error:  # DataError and OptionError are ones too
+        kind = next(name for name, cls in _ERRORS.items() if isinstance(error, cls))
+        arguments = ((error.option, error.value, error.problem) if isinstance(error, OptionError)
+                     else (str(error),))
+        send.send((kind, arguments, False))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:

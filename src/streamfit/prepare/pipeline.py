@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from streamfit.errors import UserError
+from streamfit.errors import UserError, check_number
 from streamfit.files import write_json
 from streamfit.prepare.cache import (
     CACHE_FORMAT,
@@ -79,9 +79,11 @@ class PrepareOptions:
     seed: int = 0
 
     def __post_init__(self):
-        if not 0 <= self.validation_split < 1:
-            raise UserError(f"--validation-split {self.validation_split} must be in [0, 1); "
-                            "pass e.g. 0.1")
+        check_number("validation_split", self.validation_split, minimum=0, below=1, integer=False)
+        check_number("min_df", self.min_df, minimum=1)
+        check_number("max_words", self.max_words, minimum=1)
+        # The validation split mixes the seed as a uint64.
+        check_number("seed", self.seed, minimum=0, below=2 ** 64)
 
 
 @dataclass
@@ -248,7 +250,7 @@ def _build(spec, options, work: Path, validation_spec, progress) -> dict:
                  pa.array(held_out)], schema=_TOKENS_SCHEMA))
     if accounting.rows_used == 0:
         raise UserError(f"{', '.join(spec.paths)}: no usable rows ({accounting.summary()}); "
-                        "check --text/--label and the file format")
+                        "check the text and label columns and the file format")
     labels = train_labels.label_map()
     if len(labels) < 2:
         raise UserError(f"{', '.join(spec.paths)}: the training rows have only one label "

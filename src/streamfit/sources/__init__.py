@@ -28,18 +28,32 @@ Example:
     read 25000 rows, used 25000, skipped 0
 """
 
-from streamfit.sources.accounting import RowAccounting
-from streamfit.sources.paths import resolve_paths
-from streamfit.sources.reader import iter_records
-from streamfit.sources.rows import RECORD_SCHEMA
-from streamfit.sources.spec import FORMATS, SourceSpec, parse_columns
+import importlib
 
-__all__ = [
-    "FORMATS",
-    "RECORD_SCHEMA",
-    "RowAccounting",
-    "SourceSpec",
-    "iter_records",
-    "parse_columns",
-    "resolve_paths",
-]
+# Public names and the module that defines each, imported on first use (PEP
+# 562): `streamfit.sources.spec` (the formats and compressions) stays as light
+# as it is, without pyarrow, for layers that only need those lists.
+_EXPORTS = {
+    "RowAccounting": "streamfit.sources.accounting",
+    "resolve_paths": "streamfit.sources.paths",
+    "iter_records": "streamfit.sources.reader",
+    "RECORD_SCHEMA": "streamfit.sources.rows",
+    "COMPRESSIONS": "streamfit.sources.spec", "FORMATS": "streamfit.sources.spec",
+    "PRESETS": "streamfit.sources.spec", "SourceSpec": "streamfit.sources.spec",
+    "parse_columns": "streamfit.sources.spec",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'streamfit.sources' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

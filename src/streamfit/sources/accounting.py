@@ -172,4 +172,5 @@ class RowAccounting:
 
     def _strict_message(self, cause: str, source: int, line: int | None, detail: str) -> str:
         detail = f" ({detail})" if detail else ""
-        return f"{self.location(source, line)}: {cause}{detail}; fix the row or drop --strict"
+        return (f"{self.location(source, line)}: {cause}{detail}; fix the row, or read without "
+                "strict to skip and count bad rows")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources.spec import Column, SourceSpec
 
 ZHANG_DEFAULT_TEXT = ("text",)
@@ -24,9 +24,10 @@ def select_columns(spec: SourceSpec, path: str, names: list[str] | None,
         count: how many columns the file has.
 
     Raises:
-        UserError: for an unknown name (listing the columns there are), an
-            index out of range, a name used without a header, or a labelled
-            read of a file without the label column.
+        OptionError: for the `text` or `label` column at fault: an unknown
+            name (listing the columns there are), an index out of range, or a
+            name used without a header.
+        UserError: the zhang preset on a file with one column.
     """
     label = spec.label
     if spec.preset == "zhang" and label == ZHANG_DEFAULT_LABEL:
@@ -43,21 +44,19 @@ def select_columns(spec: SourceSpec, path: str, names: list[str] | None,
 
 def _index(spec: SourceSpec, path: str, names: list[str] | None, count: int,
            column: Column, role: str) -> int:
-    option = f"--{role}"
+    # `role` is the argument at fault ("text" or "label"): the command line
+    # shows these errors with its flag.
     if isinstance(column, int):
         if not 0 <= column < count:
-            raise UserError(f"{path}: {role} column {column} is out of range, the file has "
-                            f"{count} columns (0..{count - 1}); fix {option}")
+            raise OptionError(role, column, f"is out of range: {path} has {count} columns "
+                              f"(0..{count - 1})")
         return column
     if names is None:
-        raise UserError(f"{path}: {role} column {column!r} is a name, but without a header "
-                        f"columns have no names; use 0-based indexes with --no-header "
-                        f"(e.g. {option} 1)")
+        raise OptionError(role, column, f"is a name, but {path} is read without a header, so "
+                          "its columns have no names; give a 0-based index (e.g. 1)")
     if column in names:
         return names.index(column)
     have = ", ".join(repr(name) for name in names)
-    if role == "label":
-        raise UserError(f"{path}: no label column {column!r}; its columns are {have}; pass "
-                        "--label with one of them, or no labels for prediction")
-    raise UserError(f"{path}: no text column {column!r}; its columns are {have}; "
-                    "pass --text with one of them")
+    unlabelled = ", or no label for prediction" if role == "label" else ""
+    raise OptionError(role, column, f"is not a column of {path}; its columns are {have}; give "
+                      f"one of them{unlabelled}")

@@ -371,7 +371,7 @@ def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterat
     """Yield the parsed chunks of one CSV (`fmt` "csv") or TSV ("tsv") file.
 
     Raises:
-        UserError: for an empty file, unknown columns (see `select_columns`) or
-            a first row whose quoting is broken.
+        OptionError: unknown columns (see `select_columns`).
+        UserError: for an empty file or a first row whose quoting is broken.
     """
     yield from _DelimitedFile(path, source, spec, fmt).read()

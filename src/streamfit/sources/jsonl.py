@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources.rows import Rows, finish_rows
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
@@ -35,8 +35,9 @@ def _keys(spec: SourceSpec) -> tuple[list[str], str | None]:
     columns = [*spec.text, *([] if spec.label is None else [spec.label])]
     numbered = [column for column in columns if isinstance(column, int)]
     if numbered:
-        raise UserError(f"JSON Lines fields are chosen by key, not by index ({numbered[0]}); "
-                        "pass --text/--label with key names")
+        role = "text" if numbered[0] in spec.text else "label"
+        raise OptionError(role, numbered[0], "is an index, but JSON Lines fields are chosen by "
+                          "key, not by index; give a key name")
     return list(spec.text), spec.label
 
 
@@ -173,16 +174,17 @@ class _JsonLinesFile:
                 continue
             role = "label" if key == self.label_key and key not in self.text_keys else "text"
             names = ", ".join(repr(name) for name in have) or "no readable keys"
-            raise UserError(f"{self.path}: no {role} key {key!r} in its objects; the first "
-                            f"one has {names}; pass --{role} with one of them")
+            raise OptionError(role, key, f"is no key of the objects in {self.path}; the first "
+                              f"one has {names}; give one of them")
 
 
 def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
     """Yield the parsed chunks of one JSON Lines file.
 
     Raises:
-        UserError: for an empty file, a column given by index, or a key that no
+        OptionError: the `text` or `label` column is an index, or a key that no
             object of the first chunk has.
+        UserError: for an empty file.
     """
     yield from _JsonLinesFile(path, source, spec).read()
 

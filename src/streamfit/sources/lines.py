@@ -52,7 +52,7 @@ def check_label(spec: SourceSpec, fmt: str, path: str) -> None:
     """The text format holds no labels: refuse a labelled read of it."""
     if fmt == "text" and spec.label is not None:
         raise UserError(f"{path}: the text format holds unlabelled documents, one per line; "
-                        "use --format fasttext for '__label__' lines, or read it without "
+                        "use the fasttext format for '__label__' lines, or read it without "
                         "labels (for prediction)")
 
 

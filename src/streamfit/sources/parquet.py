@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from streamfit.errors import UserError
 from streamfit.sources.columns import select_columns
 from streamfit.sources.rows import Rows, finish_rows
-from streamfit.sources.spec import SourceSpec, split_compression
+from streamfit.sources.spec import COMPRESSIONS, SourceSpec, split_compression
 
 
 def _as_text(column: pa.Array, name: str, path: str) -> pa.Array:
@@ -51,7 +51,7 @@ def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
             columns, or a nested column.
     """
     if split_compression(path)[1] is not None:
-        raise UserError(f"{path}: Parquet files cannot be read through .gz/.bz2/.xz/.zst; "
+        raise UserError(f"{path}: Parquet files cannot be read through {'/'.join(COMPRESSIONS)}; "
                         "decompress it (Parquet compresses its pages itself)")
     try:
         parquet = pq.ParquetFile(path)

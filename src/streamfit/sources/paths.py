@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 
 from streamfit.errors import UserError
-from streamfit.sources.spec import EXTENSIONS, guess_format
+from streamfit.sources.spec import COMPRESSIONS, EXTENSIONS, guess_format
 
 GLOB_CHARS = "*?["
 
@@ -46,7 +46,8 @@ def resolve_paths(paths: str | Iterable[str], format: str | None = None) -> list
             if not found:
                 known = ", ".join(sorted(EXTENSIONS))
                 raise UserError(f"{path}: the folder has no data files ({known}, optionally "
-                                ".gz/.bz2/.xz/.zst); pass files or a glob, or --format")
+                                f"{'/'.join(COMPRESSIONS)}); pass files or a glob, or give the "
+                                "format to read every file of the folder")
         elif os.path.isfile(path):
             found = [path]
         else:

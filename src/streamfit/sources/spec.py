@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError, check_number
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext", "text")
 PRESETS = ("zhang",)
@@ -56,7 +56,7 @@ class SourceSpec:
             the longest row.
 
     Raises:
-        UserError: for an unknown format or preset, no paths, no text
+        OptionError: for an unknown format or preset, no paths, no text
             columns, or a block size below 1.
     """
 
@@ -82,18 +82,17 @@ class SourceSpec:
         else:
             object.__setattr__(self, "text", tuple(self.text))
         if not self.paths:
-            raise UserError("no input paths given; pass at least one file, glob or folder")
+            raise OptionError("paths", self.paths, "is empty; pass at least one file, glob or folder")
         if self.format is not None and self.format not in FORMATS:
-            raise UserError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
+            raise OptionError("format", self.format, f"is unknown; use one of {', '.join(FORMATS)}")
         if self.preset is not None and self.preset not in PRESETS:
-            raise UserError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+            raise OptionError("preset", self.preset, f"is unknown; use one of {', '.join(PRESETS)}")
         if self.preset == "zhang":  # the layout is a headerless CSV, whatever else was given
             object.__setattr__(self, "format", "csv")
             object.__setattr__(self, "header", False)
         if not self.text:
-            raise UserError("no text column given; pass --text with a column name or index")
-        if self.block_size < 1:
-            raise UserError(f"block_size={self.block_size} must be at least 1 byte")
+            raise OptionError("text", self.text, "names no column; give a column name or index")
+        check_number("block_size", self.block_size, minimum=1)
 
 
 def split_compression(path: str) -> tuple[str, str | None]:
@@ -114,14 +113,14 @@ def file_format(spec: SourceSpec, path: str) -> str:
     """Return the format to read `path` with.
 
     Raises:
-        UserError: when the spec gives no format and the extension names none.
+        OptionError: when the spec gives no format and the extension names none.
     """
     if spec.format is not None:
         return spec.format
     found = guess_format(path)
     if found is None:
-        raise UserError(f"{path}: cannot tell the format from the extension; "
-                        f"pass --format ({', '.join(FORMATS)})")
+        raise OptionError("format", None, f"is needed: the extension of {path} names no format; "
+                          f"give one of {', '.join(FORMATS)}")
     return found
 
 
