@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import streamfit.recipe.train
-import streamfit.training.checkpoint
+import streamfit.training.checkpoint.file
 from streamfit.batches.prepared import PreparedBatches
 from streamfit.cli.main import main
 
@@ -40,8 +40,8 @@ def _batch(self, epoch, index):
 
 
 PreparedBatches.batch = _recorded(PreparedBatches.batch, _batch)
-streamfit.training.checkpoint.write_atomic = _recorded(
-    streamfit.training.checkpoint.write_atomic, lambda path, write: ("writes", str(path)))
+streamfit.training.checkpoint.file.write_atomic = _recorded(
+    streamfit.training.checkpoint.file.write_atomic, lambda path, write: ("writes", str(path)))
 streamfit.recipe.train.save_bundle = _recorded(
     streamfit.recipe.train.save_bundle, lambda output, **kw: ("writes", str(output)))
 

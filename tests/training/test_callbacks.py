@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training import Model, load_model
 from streamfit.training.callbacks import (
     Callback,
     CallbackList,
     CSVLogger,
     EarlyStopping,
+    History,
     LearningRateScheduler,
     ModelCheckpoint,
     ReduceLROnPlateau,
@@ -232,7 +233,7 @@ def test_reduce_lr_on_plateau_cooldown_and_min_lr(small):
     # Reductions at epochs 1 and 3 (epoch 2 is the cooldown), then the floor from epoch 3 on;
     # without the cooldown epoch 2 would already reduce to 0.002.
     assert rates == pytest.approx([0.1, 0.01, 0.01, 0.002, 0.002, 0.002])
-    with pytest.raises(UserError, match="factor=1.0\\) must be below 1"):
+    with pytest.raises(UserError, match=r"^factor=1\.0 must be a number < 1$"):
         ReduceLROnPlateau(factor=1.0)
 
 
@@ -259,3 +260,40 @@ def test_a_monitor_missing_from_the_logs_warns_and_skips(small):
     with pytest.warns(UserWarning, match="monitors 'val_loss', which is not in the logs"):
         history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[stopper])
     assert history.epoch == [0, 1]
+
+
+def test_callback_list_keys_state_by_class_and_rank_and_restores_it():
+    first, second = EarlyStopping(patience=1), EarlyStopping(restore_best_weights=True)
+    first.wait, second.best = 1, 0.25
+    second.best_weights = {"weight": torch.ones(2)}
+    callbacks = CallbackList([first, TerminateOnNaN(), second, History()])
+    state, tensors = callbacks.state_dict(), callbacks.tensor_state_dict()
+    assert list(state) == ["EarlyStopping#0", "EarlyStopping#1", "History#0"]  # no state: left out
+    assert state["EarlyStopping#0"]["wait"] == 1 and tensors["EarlyStopping#0"] == {}
+    again = [EarlyStopping(patience=1), TerminateOnNaN(), EarlyStopping(restore_best_weights=True),
+             History()]
+    restored = CallbackList(again)
+    restored.load_state_dict(json.loads(json.dumps(state)))
+    restored.load_tensor_state_dict(tensors)
+    assert again[0].wait == 1 and again[2].best == 0.25
+    assert torch.equal(again[2].best_weights["weight"], torch.ones(2))
+    with pytest.raises(UserError, match="it holds no state for the callback EarlyStopping #2"):
+        CallbackList([*again, EarlyStopping()]).load_state_dict(state)
+
+
+def test_a_callback_state_json_cannot_hold_names_the_callback():
+    class Holds(Callback):
+        def state_dict(self):
+            return {"array": np.zeros(2)}
+
+    with pytest.raises(UserError, match=r"^Holds\.state_dict\(\) returned a value JSON cannot hold"):
+        CallbackList([Holds()]).state_dict()
+
+
+@pytest.mark.parametrize("make", [EarlyStopping, ReduceLROnPlateau,
+                                  lambda **kw: ModelCheckpoint("m", **kw)])
+def test_monitoring_callbacks_share_the_mode_check(make):
+    with pytest.raises(OptionError, match=r"^mode='up' is not a mode; use 'auto', 'min' or 'max'$"):
+        make(mode="up")
+    assert make(monitor="val_auc").maximize and not make(monitor="val_loss").maximize
+    assert make(monitor="val_loss", mode="max").maximize

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from streamfit.batches import ArrayBatches
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training import Callback, Model, latest_checkpoint, read_checkpoint
 from streamfit.training.callbacks import EarlyStopping
 from streamfit.training.checkpoint import read_tensors
@@ -53,7 +53,8 @@ def test_layout_pruning_and_contents(tmp_path):
         "class": "ArrayBatches", "num_samples": 64, "num_rows": 64, "batch_size": 16,
         "shuffle": True, "drop_remainder": False, "rank": 0, "world_size": 1, "seed": 3,
         "batches": 4, "steps": 4}
-    assert meta["history"]["epoch"] == [0, 1] and len(meta["history"]["data_wait"]) == 2
+    assert meta["callbacks"]["History#0"]["epoch"] == [0, 1]
+    assert len(meta["callbacks"]["History#0"]["data_wait"]) == 2
     pt = tmp_path / meta["tensors"]
     assert meta["sha256"] == hashlib.sha256(pt.read_bytes()).hexdigest()
     tensors = torch.load(pt, weights_only=True)
@@ -119,8 +120,8 @@ def test_a_pickle_bearing_file_is_refused_even_with_a_matching_checksum(tmp_path
         read_tensors(pt)
     meta = json.loads(path.read_text())
     meta["bytes"], meta["sha256"] = pt.stat().st_size, hashlib.sha256(pt.read_bytes()).hexdigest()
-    from streamfit.training.checkpoint import _body_digest
-    meta["digest"] = _body_digest(meta)
+    from streamfit.training.checkpoint.file import body_digest
+    meta["digest"] = body_digest(meta)
     path.write_text(json.dumps(meta))
     with pytest.raises(UserError, match="holds pickled Python objects"):
         _fit(tmp_path, resume_from=path)
@@ -207,11 +208,13 @@ def test_an_unwritable_checkpoint_dir_is_refused_before_training(tmp_path):
 
 
 def test_bad_options_and_paths(tmp_path):
-    with pytest.raises(UserError, match="checkpoint_every_steps=0 must be a positive integer"):
+    with pytest.raises(OptionError, match=r"^checkpoint_every_steps=0 must be an integer >= 1 or None$"):
         _fit(tmp_path, checkpoint_every_steps=0)
-    with pytest.raises(UserError, match="keep_checkpoints=0 must be a positive integer"):
+    with pytest.raises(OptionError, match=r"^keep_checkpoints=0 must be an integer >= 1$"):
         _fit(tmp_path, keep_checkpoints=0)
-    with pytest.raises(UserError, match="checkpoint_every_minutes='5' must be a positive number"):
+    with pytest.raises(OptionError, match=r"^keep_checkpoints=None must be an integer >= 1$"):
+        _fit(tmp_path, keep_checkpoints=None)
+    with pytest.raises(OptionError, match=r"^checkpoint_every_minutes='5' must be a number >= 0 or None$"):
         _fit(tmp_path, checkpoint_every_minutes="5")
     with pytest.raises(UserError, match="need checkpoint_dir=; give the directory"):
         _fit(None, checkpoint_every_steps=5)
@@ -219,7 +222,8 @@ def test_bad_options_and_paths(tmp_path):
         _fit(tmp_path, resume_from=tmp_path / "nowhere")
     history = _fit(tmp_path / "new", resume_from=tmp_path / "new")  # its own dir: a fresh start
     assert history.epoch == [0, 1]
-    with pytest.raises(UserError, match=r"is at epoch 3 step 0, past epochs=1; pass epochs=3 or more"):
+    with pytest.raises(OptionError, match=r"^epochs=1 ends before epoch 3 step 0, where the checkpoint "
+                       r".*ckpt-000004-e0003-s000000\.json resumes; give 3 or more$"):
         _fit(tmp_path / "new", epochs=1, resume_from=tmp_path / "new")
 
 
@@ -254,17 +258,17 @@ def test_a_rank_that_writes_nothing_restarts_its_timer_at_each_save(tmp_path, mo
     # rank 0 write; a rank whose clock never restarted would ask after every step.
     from types import SimpleNamespace
 
-    from streamfit.training import checkpoint
+    from streamfit.training.checkpoint import checkpointer
 
     clock = [1000.0]
-    monkeypatch.setattr(checkpoint.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(checkpointer.time, "monotonic", lambda: clock[0])
     replicas = SimpleNamespace(is_main=False, total=lambda running: running)
-    saver = checkpoint.Checkpointer(tmp_path / "ckpt", every_minutes=1, replicas=replicas)
+    saver = checkpointer.Checkpointer(tmp_path / "ckpt", every_minutes=1, replicas=replicas)
     saver.start(steps=100, fingerprint={}, resumed=None)
     state = SimpleNamespace(epoch=0, step=5, epoch_begun=True, running=None)
     assert not saver.due(state)
     clock[0] += 61
     assert saver.due(state)
-    assert saver.save(model=None, state=state) is None
+    assert saver.save(state) is None
     assert not saver.due(state)
     assert not (tmp_path / "ckpt").exists()

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training.losses import BINARY, MULTICLASS, REGRESSION, get_loss
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
@@ -54,7 +54,7 @@ def test_torch_loss_modules_are_copied_with_reduction_none():
 
 
 def test_unknown_losses_are_user_errors():
-    with pytest.raises(UserError, match="loss='hinge' is not a known loss; use one of"):
+    with pytest.raises(OptionError, match="loss='hinge' is not a known loss; use one of"):
         get_loss("hinge")
     with pytest.raises(UserError, match="neither a loss name nor a callable"):
         get_loss(3)

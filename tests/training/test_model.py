@@ -281,7 +281,7 @@ def test_same_seed_gives_identical_weights_and_leaves_the_callers_rng_alone(data
 def test_a_model_without_a_seed_draws_and_keeps_one(mlp):
     model = Model(mlp())
     assert isinstance(model.seed, int) and model.seed >= 0
-    with pytest.raises(UserError, match="seed=-1 must be a non-negative integer"):
+    with pytest.raises(UserError, match=r"^seed=-1 must be an integer >= 0 or None$"):
         Model(mlp(), seed=-1)
 
 
@@ -332,7 +332,7 @@ def test_bad_arguments_are_user_errors(data, mlp, helpers):
     model = Model(mlp(), loss=SPARSE_CE)
     with pytest.raises(UserError, match="Model\\(module=...\\) got a str"):
         Model("mlp")
-    with pytest.raises(UserError, match="steps_per_epoch=0 must be a positive integer"):
+    with pytest.raises(UserError, match=r"^steps_per_epoch=0 must be an integer >= 1$"):
         model.fit(x, y, steps_per_epoch=0)
     with pytest.raises(UserError, match="validation_split needs in-memory arrays"):
         model.fit(helpers.ListBatches([(x, y)]), validation_split=0.1)
@@ -372,3 +372,35 @@ def test_parallel_workers_train_exactly_like_one(use_multiprocessing, data, mlp)
     parallel_weights, parallel_history = train(2)
     assert parallel_history == serial_history
     assert all(torch.equal(serial_weights[k], parallel_weights[k]) for k in serial_weights)
+
+
+def test_fit_generator_takes_keras_2s_positional_order_and_fits_keyword_arguments(data, mlp, helpers):
+    import inspect
+
+    x, y = data
+    batches = helpers.batches_of(x, y, 200)
+
+    def run(*args, **kwargs):
+        model = Model(mlp(), loss=SPARSE_CE, seed=0)
+        return model.fit_generator(*args, **kwargs), model
+
+    counter = CountRows()
+    # generator, steps_per_epoch, epochs, verbose, callbacks, validation_data, validation_steps
+    history, positional = run(helpers.endless(batches), 3, 2, 0, [counter], iter(batches), 1)
+    assert history.epoch == [0, 1] and counter.sizes == {0: [200] * 3, 1: [200] * 3}
+    assert "val_loss" in history.history
+    by_keyword, keyword = run(generator=helpers.ListBatches(batches), epochs=2, verbose=0,
+                              validation_data=helpers.ListBatches(batches[:1]))
+    assert by_keyword.history["loss"] == history.history["loss"]
+    assert all(torch.equal(a, b) for a, b in zip(positional.module.state_dict().values(),
+                                                 keyword.module.state_dict().values(), strict=True))
+    parameters = inspect.signature(Model.fit_generator).parameters
+    assert list(parameters)[:4] == ["self", "generator", "steps_per_epoch", "epochs"]
+    assert parameters["resume_from"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "batch_size" not in parameters and "y" not in parameters
+    with pytest.raises(TypeError, match="multiple values for argument 'steps_per_epoch'"):
+        run(iter(batches), 3, steps_per_epoch=3)
+    with pytest.raises(TypeError, match="batch_size"):
+        run(iter(batches), 3, batch_size=10)
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        run(iter(batches), *range(14))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training.optimizers import get_optimizer, learning_rate, set_learning_rate
 
 
@@ -29,7 +29,7 @@ def test_instances_pass_through_and_factories_are_called():
 
 def test_bad_optimizers_are_user_errors():
     params = torch.nn.Linear(2, 2).parameters()
-    with pytest.raises(UserError, match="optimizer='lion' is not a known optimizer"):
+    with pytest.raises(OptionError, match="optimizer='lion' is not a known optimizer"):
         get_optimizer("lion", params)
     with pytest.raises(UserError, match="factory returned list, not a torch.optim.Optimizer"):
         get_optimizer(lambda params: list(params), params)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training import Model
 from streamfit.training.tensors import (
     call_module,
@@ -122,13 +122,13 @@ def test_devices():
     assert resolve_device("cpu") == CPU
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
-    with pytest.raises(UserError, match="device='tpu' is not a device; use 'auto', 'cpu' or 'cuda'"):
+    with pytest.raises(OptionError, match="device='tpu' is not a device; use 'auto', 'cpu' or 'cuda'"):
         resolve_device("tpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu_is_a_user_error():
-    with pytest.raises(UserError, match="device='cuda' but torch sees no CUDA GPU"):
+    with pytest.raises(OptionError, match="device='cuda' but torch sees no CUDA GPU"):
         Model(torch.nn.Linear(2, 2), device="cuda")
 
 

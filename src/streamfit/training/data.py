@@ -1,4 +1,4 @@
-"""Turn what the user passes as data into a batch source and a step count.
+"""Turn what the user passes as data into a batch set (or a generator) and a step count.
 
 | x | becomes | steps per pass |
 | --- | --- | --- |
@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import scipy.sparse
 
 from streamfit.batches import ArrayBatches, BatchSet
-from streamfit.errors import UserError
+from streamfit.errors import UserError, check_number
 
 
 def is_arrays(x: Any) -> bool:
@@ -27,10 +26,10 @@ def is_arrays(x: Any) -> bool:
     return not isinstance(x, (BatchSet, Iterator))
 
 
-def batch_source(x: Any, y: Any = None, *, sample_weight: Any = None, batch_size: int = 32,
-                 shuffle: bool = True, seed: int | None = None, steps: int | None = None,
-                 steps_arg: str = "steps_per_epoch", data_arg: str = "x") -> tuple[Any, int]:
-    """Wrap `x` (and `y`) as a batch source and work out the steps per pass.
+def batch_set(x: Any, y: Any = None, *, sample_weight: Any = None, batch_size: int = 32,
+              shuffle: bool = True, seed: int | None = None, steps: int | None = None,
+              steps_arg: str = "steps_per_epoch", data_arg: str = "x") -> tuple[Any, int]:
+    """Wrap `x` (and `y`) as a batch set (a generator stays one) and work out the steps per pass.
 
     Args:
         x: arrays, a `BatchSet`, or an iterator yielding batches.
@@ -44,32 +43,31 @@ def batch_source(x: Any, y: Any = None, *, sample_weight: Any = None, batch_size
         data_arg: the argument name that error messages give for `x`.
 
     Returns:
-        `(source, steps)`: a `BatchSet` or an iterator, and the step count.
+        `(batches, steps)`: a `BatchSet` or an iterator, and the step count.
 
     Raises:
-        UserError: no data, a generator without `steps`, `y` given with a
-            batch set or generator, or steps that are not a positive integer.
+        UserError: no data, a generator without `steps`, or `y` given with a
+            batch set or generator.
+        OptionError: steps that are not a positive integer.
     """
     if x is None:
         raise UserError(f"{data_arg} is None; give arrays, a BatchSet or a generator of batches")
     if is_arrays(x):
-        source = ArrayBatches(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                              sample_weight=sample_weight)
+        batches = ArrayBatches(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                               sample_weight=sample_weight)
     else:
         if y is not None or sample_weight is not None:
             raise UserError(
                 f"{data_arg} is a {type(x).__name__} but y or sample_weight was given too; "
                 "a batch set or generator yields (x, y) or (x, y, sample_weight) itself")
-        source = x
+        batches = x
     if steps is None:
-        if not isinstance(source, BatchSet):
+        if not isinstance(batches, BatchSet):
             raise UserError(
                 f"{steps_arg} is required with a generator: it cannot tell where an epoch "
                 f"ends; pass {steps_arg}=ceil(num_samples / batch_size)")
-        steps = len(source)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise UserError(f"{steps_arg}={steps!r} must be a positive integer")
-    return source, int(steps)
+        steps = len(batches)
+    return batches, int(check_number(steps_arg, steps, minimum=1))
 
 
 def _rows(value: Any) -> int:
@@ -96,11 +94,11 @@ def split_validation(x: Any, y: Any, sample_weight: Any,
         `((x, y, sample_weight) to train on, (x, y, sample_weight) to validate on)`.
 
     Raises:
-        UserError: a split outside (0, 1), data that is not arrays, or a split
-            that leaves no rows on one side.
+        OptionError: a split outside [0, 1).
+        UserError: data that is not arrays, or a split that leaves no rows on
+            one side.
     """
-    if not 0.0 < validation_split < 1.0:
-        raise UserError(f"validation_split={validation_split} must be between 0 and 1")
+    check_number("validation_split", validation_split, minimum=0, below=1, integer=False)
     if not is_arrays(x):
         raise UserError(
             f"validation_split needs in-memory arrays, but x is a {type(x).__name__}; "
@@ -115,9 +113,9 @@ def split_validation(x: Any, y: Any, sample_weight: Any,
             (_slice(x, cut, None), _slice(y, cut, None), _slice(sample_weight, cut, None)))
 
 
-def validation_source(validation_data: Any, *, batch_size: int,
-                      steps: int | None) -> tuple[Any, int]:
-    """The batch source of `validation_data`: a generator, a `BatchSet`, or a tuple.
+def validation_batches(validation_data: Any, *, batch_size: int,
+                       steps: int | None) -> tuple[Any, int]:
+    """The batch set of `validation_data` (a generator, a `BatchSet`, or a tuple) and its steps.
 
     A tuple is `(x, y)` or `(x, y, sample_weight)` of in-memory arrays, batched
     in order. A batch set is always read as its epoch 0, so every validation
@@ -132,8 +130,8 @@ def validation_source(validation_data: Any, *, batch_size: int,
                 f"validation_data is a {type(validation_data).__name__} of "
                 f"{len(validation_data)} items; give (x, y) or (x, y, sample_weight)")
         x, y, *rest = validation_data
-        return batch_source(x, y, sample_weight=rest[0] if rest else None, batch_size=batch_size,
-                            shuffle=False, steps=steps, steps_arg="validation_steps",
-                            data_arg="validation_data")
-    return batch_source(validation_data, steps=steps, steps_arg="validation_steps",
-                        data_arg="validation_data")
+        return batch_set(x, y, sample_weight=rest[0] if rest else None, batch_size=batch_size,
+                         shuffle=False, steps=steps, steps_arg="validation_steps",
+                         data_arg="validation_data")
+    return batch_set(validation_data, steps=steps, steps_arg="validation_steps",
+                     data_arg="validation_data")

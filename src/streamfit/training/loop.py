@@ -1,9 +1,10 @@
 """The training, evaluation and prediction loops, and the steps they run.
 
-All the loop's position lives in `LoopState` (epoch, step, history,
-callbacks, the epoch's running means), so that resuming in the middle of an
-epoch is a matter of restoring it: batches are addressed by (epoch, step) and
-dropout is seeded from (seed, epoch, step), never from what ran before.
+All the loop's position lives in `LoopState` (`streamfit.training.state`:
+epoch, step, callbacks, the epoch's running means), so that resuming in the
+middle of an epoch is a matter of restoring it: batches are addressed by
+(epoch, step) and dropout is seeded from (seed, epoch, step), never from
+what ran before.
 
 With `Replicas` (several processes, `streamfit.training.replicas`) each rank
 runs this loop on its own rows; the steps go through the DDP module, and the
@@ -15,20 +16,21 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
-from streamfit.training.checkpoint import Checkpoint, Checkpointer, restore_loop, restore_model
+from streamfit.training.checkpoint import Checkpoint, Checkpointer
 from streamfit.training.losses import MULTICLASS
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.progress import Progress
 from streamfit.training.replicas import Replicas
+from streamfit.training.state import LoopState
 from streamfit.training.tensors import (
     call_module,
     inputs_of,
@@ -46,7 +48,7 @@ class ClassWeights:
     """`{class: weight}` as a lookup table on the device; unlisted classes weigh 1.
 
     Raises:
-        UserError: keys that are not non-negative integers, or weights that
+        OptionError: keys that are not non-negative integers, or weights that
             are not numbers.
     """
 
@@ -57,9 +59,8 @@ class ClassWeights:
         except (TypeError, ValueError):
             pairs = {}
         if len(pairs) != len(mapping) or not pairs:
-            raise UserError(
-                f"class_weight={mapping!r} must map class ids (integers from 0) to "
-                "numbers, e.g. {0: 1.0, 1: 5.0}")
+            raise OptionError("class_weight", mapping, "must map class ids (integers from 0) "
+                              "to numbers, e.g. {0: 1.0, 1: 5.0}")
         table = torch.ones(max(pairs) + 1, dtype=torch.float32)
         for key, value in pairs.items():
             table[key] = value
@@ -202,50 +203,8 @@ def seed_step(seed: int, epoch: int, step: int, device: torch.device, rank: int 
 
 
 @dataclass
-class LoopState:
-    """Where a `fit` is: the next epoch and step, what it has recorded, who listens.
-
-    A checkpoint saves all of it (`streamfit.training.checkpoint`); restoring
-    it resumes the run exactly.
-
-    Attributes:
-        epoch: the epoch running (0-based, counting from `initial_epoch`).
-        step: the next batch of that epoch (= steps done in it).
-        history: the `History` that `fit` returns.
-        callbacks: every callback, `history` last.
-        running: the epoch's running means of loss and metrics so far.
-        epoch_begun: whether `on_epoch_begin` ran for `epoch` already.
-        logs: the logs of the last epoch that ended (for `on_train_end`).
-        wait_seconds: seconds this epoch has waited for batches so far.
-        seconds: seconds this epoch has run so far.
-        consistent: False while a step, `on_epoch_begin` or `on_epoch_end`
-            is half done, when the state must not be saved.
-    """
-
-    epoch: int
-    history: History
-    callbacks: CallbackList
-    step: int = 0
-    running: RunningMeans = field(default_factory=RunningMeans)
-    epoch_begun: bool = False
-    logs: dict = field(default_factory=dict)
-    wait_seconds: float = 0.0
-    seconds: float = 0.0
-    consistent: bool = False
-
-    def next_epoch(self) -> None:
-        """Move to step 0 of the next epoch, with fresh running means and clocks."""
-        self.epoch += 1
-        self.step = 0
-        self.running = RunningMeans()
-        self.epoch_begun = False
-        self.wait_seconds = 0.0
-        self.seconds = 0.0
-
-
-@dataclass
 class Validation:
-    """Validation batches for `fit`: a loader over a source, `steps` per pass."""
+    """Validation batches for `fit`: a loader over a batch set, `steps` per pass."""
 
     loader: BatchLoader
     steps: int
@@ -328,12 +287,11 @@ def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
             seed_step(model.seed, state.epoch, step, model.device,
                       replicas.rank if replicas is not None else 0)
             callbacks.on_train_batch_begin(step)
-            state.consistent = False
-            values, rows = train_step(model, item, f"batch {step} of epoch {state.epoch}",
-                                      class_weights, replicas)
-            state.running.update(values, rows)
-            state.step += 1
-            state.consistent = True
+            with state.half_done():
+                values, rows = train_step(model, item, f"batch {step} of epoch {state.epoch}",
+                                          class_weights, replicas)
+                state.running.update(values, rows)
+                state.step += 1
             callbacks.on_train_batch_end(step, _batch_logs(state.running, rows, wanted))
             progress.update(rows, state.running.result)
             stop, due, interrupted = _after_step(model, state, checkpoints, replicas)
@@ -341,9 +299,9 @@ def run_epoch(model: Model, state: LoopState, loader: BatchLoader, steps: int,
                 break
             if due:
                 clock.tick()
-                checkpoints.save(model, state)
+                checkpoints.save(state)
                 if interrupted:
-                    raise checkpoints.interrupted(model, state)
+                    raise checkpoints.interrupted(state)
     clock.tick()
     data_wait = min(1.0, state.wait_seconds / state.seconds) if state.seconds > 0 else 0.0
     if replicas is not None:
@@ -365,7 +323,7 @@ def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initi
     """
     history = History()
     state = LoopState(
-        epoch=initial_epoch, history=history,
+        model=model, epoch=initial_epoch, history=history,
         callbacks=CallbackList([*(callbacks or []), history], model,
                                {"epochs": epochs, "steps": steps, "verbose": verbose}))
     model.stop_training = False
@@ -378,7 +336,7 @@ def run_fit(model: Model, loader: BatchLoader, steps: int, *, epochs: int, initi
             if checkpoints is None:
                 raise
             # Ranks are not at an agreed point here: saving would wait for the others.
-            raise checkpoints.interrupted(model, state, save=replicas is None) from None
+            raise checkpoints.interrupted(state, save=replicas is None) from None
     return history
 
 
@@ -387,25 +345,23 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
            checkpoints: Checkpointer | None, resume: Checkpoint | None,
            replicas: Replicas | None) -> None:
     callbacks = state.callbacks
-    if resume is not None:
-        restore_model(model, resume)
-    callbacks.on_train_begin()
-    stopped = False
-    if resume is not None:
-        restore_loop(model, state, resume)
-        stopped = model.stop_training
-        if replicas is not None and not replicas.is_main:
-            # The checkpoint holds the sums over all ranks: rank 0 carries them on.
-            state.running.load_state_dict({"sums": dict.fromkeys(state.running.sums, 0.0),
-                                           "rows": 0})
-    state.consistent = True
+    with state.half_done():
+        if resume is not None:
+            resume.restore(model)  # before on_train_begin, which may read the weights
+        callbacks.on_train_begin()
+        if resume is not None:
+            resume.restore(state)
+            if replicas is not None and not replicas.is_main:
+                # The checkpoint holds the sums over all ranks: rank 0 carries them on.
+                state.running = RunningMeans(dict.fromkeys(state.running.sums, 0.0))
+    stopped = resume is not None and model.stop_training
     # A run that had stopped (early stopping) at an epoch's end is over; one
     # stopped within an epoch only finishes that epoch.
     while state.epoch < epochs and not (stopped and not state.epoch_begun):
         if not state.epoch_begun:
-            state.consistent = False
-            callbacks.on_epoch_begin(state.epoch)
-            state.epoch_begun = state.consistent = True
+            with state.half_done():
+                callbacks.on_epoch_begin(state.epoch)
+                state.epoch_begun = True
         with Progress(verbose, steps, f"Epoch {state.epoch + 1}/{epochs}", state.step) as progress:
             logs, data_wait = run_epoch(model, state, loader, steps, class_weights, progress,
                                         checkpoints, skip=stopped, replicas=replicas)
@@ -413,21 +369,20 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
                 val_logs = run_evaluation(model, validation.loader, validation.steps,
                                           callbacks, Progress(0, 0, ""), replicas)
                 logs.update((f"val_{key}", value) for key, value in val_logs.items())
-            state.consistent = False
-            callbacks.on_epoch_end(state.epoch, logs)
-            state.history.data_wait.append(data_wait)
-            progress.close(logs, data_wait)
-        state.logs = logs
-        state.next_epoch()
-        state.consistent = True
+            with state.half_done():
+                callbacks.on_epoch_end(state.epoch, logs)
+                state.history.data_wait.append(data_wait)
+                progress.close(logs, data_wait)
+                state.logs = logs
+                state.next_epoch()
         if checkpoints is not None:
-            checkpoints.save(model, state)
+            checkpoints.save(state)
             if _interrupted(checkpoints, replicas):
-                raise checkpoints.interrupted(model, state)
+                raise checkpoints.interrupted(state)
         if model.stop_training:
             break
-    state.consistent = False
-    callbacks.on_train_end(state.logs)
+    with state.half_done():
+        callbacks.on_train_end(state.logs)
 
 
 def run_evaluation(model: Model, loader: BatchLoader, steps: int, callbacks: CallbackList,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError
 
 MULTICLASS = "multiclass"
 BINARY = "binary"
@@ -115,19 +115,18 @@ def get_loss(spec: str | Callable | None) -> Loss | None:
         The `Loss`, or None for None.
 
     Raises:
-        UserError: an unknown name or a non-callable.
+        OptionError: an unknown name or a non-callable.
     """
     if spec is None:
         return None
     if isinstance(spec, str):
         if spec not in _LOSSES:
-            raise UserError(
-                f"loss={spec!r} is not a known loss; use one of {sorted(_LOSSES)} "
-                "or a callable(output, target) -> tensor")
+            raise OptionError("loss", spec, f"is not a known loss; use one of {sorted(_LOSSES)} "
+                              "or a callable(output, target) -> tensor")
         fn, kind = _LOSSES[spec]
         return Loss(spec, fn, kind)
     if not callable(spec):
-        raise UserError(f"loss={spec!r} is neither a loss name nor a callable(output, target)")
+        raise OptionError("loss", spec, "is neither a loss name nor a callable(output, target)")
     if isinstance(spec, torch.nn.Module) and hasattr(spec, "reduction"):
         spec = copy.copy(spec)
         spec.reduction = "none"

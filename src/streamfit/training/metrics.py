@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training.losses import BINARY, MULTICLASS, Loss
 
 
@@ -74,22 +75,22 @@ def get_metrics(specs: list | tuple | None, loss: Loss | None) -> list[Metric]:
         One `Metric` per spec, in order.
 
     Raises:
-        UserError: an unknown name, a non-callable, or two metrics with one name.
+        OptionError: an unknown name or a non-callable.
+        UserError: two metrics with one name.
     """
     kind = loss.kind if loss is not None else None
     metrics = []
     for spec in specs or []:
         if isinstance(spec, str):
             if spec not in ("accuracy", "acc"):
-                raise UserError(
-                    f"metrics=[{spec!r}] is not a known metric; use 'accuracy' (or 'acc') "
-                    "or a callable(output, target) -> scalar")
+                raise OptionError("metrics", specs, f"holds {spec!r}, which is not a known metric; "
+                                  "use 'accuracy' (or 'acc') or a callable(output, target) -> scalar")
             metrics.append(Metric(spec, _accuracy_for(kind), spec))
         elif callable(spec):
             name = getattr(spec, "__name__", type(spec).__name__)
             metrics.append(Metric(name, spec, None))
         else:
-            raise UserError(f"metrics=[{spec!r}]: a metric must be a name or a callable")
+            raise OptionError("metrics", specs, f"holds {spec!r}; a metric must be a name or a callable")
     names = [m.name for m in metrics]
     if len(set(names)) != len(names) or "loss" in names:
         raise UserError(f"metrics= gives the log names {names}; each must be unique and not 'loss'")
@@ -101,11 +102,15 @@ class RunningMeans:
 
     Sums stay tensors so that a training step does not wait for the
     accelerator; `result()` reads them once.
+
+    Args:
+        sums: `{name: sum of value * rows}` to start from (tensors or floats).
+        rows: the rows those sums hold.
     """
 
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor | float] = {}
-        self.rows = 0
+    def __init__(self, sums: dict[str, torch.Tensor | float] | None = None, rows: int = 0) -> None:
+        self.sums: dict[str, torch.Tensor | float] = dict(sums or {})
+        self.rows = rows
 
     def update(self, values: dict[str, torch.Tensor | float], rows: int) -> None:
         """Add one batch's values, each weighted by its `rows`."""
@@ -115,11 +120,25 @@ class RunningMeans:
             self.sums[name] = self.sums.get(name, 0.0) + value * rows
         self.rows += rows
 
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from `{"sums": {name: tensor or float}, "rows": int}` (a checkpoint's)."""
-        self.sums = dict(state["sums"])
-        self.rows = int(state["rows"])
-
     def result(self) -> dict[str, float]:
         """The means so far, as Python floats (empty before the first batch)."""
         return {name: float(total) / self.rows for name, total in self.sums.items()} if self.rows else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """`{"rows": int, "floats": {name: sum}}`: the rows and the sums that are not tensors."""
+        return {"rows": self.rows, "floats": {name: float(value) for name, value in self.sums.items()
+                                              if not isinstance(value, torch.Tensor)}}
+
+    def tensor_state_dict(self) -> dict[str, torch.Tensor]:
+        """The sums that are tensors (read without waiting for the device), on the CPU."""
+        return {name: value.detach().cpu() for name, value in self.sums.items()
+                if isinstance(value, torch.Tensor)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict()`'s rows and float sums (the tensor sums follow)."""
+        self.sums = dict(state["floats"])
+        self.rows = int(state["rows"])
+
+    def load_tensor_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Add back the tensor sums, on the device they are given on."""
+        self.sums.update(tensors)

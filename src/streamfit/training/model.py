@@ -15,6 +15,7 @@ unchanged::
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import warnings
 from collections.abc import Callable
@@ -25,20 +26,20 @@ import torch
 from streamfit import distributed
 from streamfit.batches.arrays import random_seed
 from streamfit.batches.base import BatchSet
-from streamfit.errors import UserError
+from streamfit.errors import UserError, check_number
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
 from streamfit.training.checkpoint import (
     Checkpoint,
     Checkpointer,
+    check_epochs,
     check_fingerprint,
-    describe,
     find_resume_point,
     find_shared_resume_point,
     fingerprint_of,
     for_world_size,
 )
-from streamfit.training.data import batch_source, split_validation, validation_source
+from streamfit.training.data import batch_set, split_validation, validation_batches
 from streamfit.training.loop import (
     ClassWeights,
     Validation,
@@ -57,13 +58,25 @@ from streamfit.training.replicas import Replicas
 from streamfit.training.saving import read_model, save_model
 from streamfit.training.tensors import resolve_device
 
+#: `fit_generator`'s positional arguments after `generator`, in Keras 2's order
+#: (`fit`'s differ); the rest of `fit`'s arguments it takes by keyword, but
+#: those of arrays as `x`, which a generator's batches hold themselves.
+_GENERATOR_POSITIONAL = ("steps_per_epoch", "epochs", "verbose", "callbacks", "validation_data",
+                         "validation_steps", "class_weight", "max_queue_size", "workers",
+                         "use_multiprocessing", "shuffle", "initial_epoch")
+_ARRAYS_ONLY = ("y", "batch_size", "validation_split", "sample_weight")
 
-def _check_seed(seed: Any) -> int:
-    if seed is None:
-        return random_seed()
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"seed={seed!r} must be a non-negative integer or None")
-    return seed
+
+def _generator_signature(fit: Callable) -> inspect.Signature:
+    """`fit`'s signature as `fit_generator` takes it: `generator` first, Keras 2's order."""
+    parameters = inspect.signature(fit).parameters
+    generator = parameters["x"].replace(name="generator", default=inspect.Parameter.empty)
+    by_keyword = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                  for name, parameter in parameters.items()
+                  if name not in ("self", "x", *_GENERATOR_POSITIONAL, *_ARRAYS_ONLY)]
+    return inspect.Signature([parameters["self"], generator,
+                              *(parameters[name] for name in _GENERATOR_POSITIONAL), *by_keyword],
+                             return_annotation=inspect.signature(fit).return_annotation)
 
 
 class Model:
@@ -109,7 +122,8 @@ class Model:
             raise UserError(f"Model(module=...) got a {type(module).__name__}; give a torch.nn.Module")
         self.device = resolve_device(device)
         self.module = module.to(self.device)
-        self.seed = _check_seed(seed)
+        seed = check_number("seed", seed, minimum=0, optional=True)
+        self.seed = random_seed() if seed is None else int(seed)
         self.stop_training = False
         self.history: History | None = None
         self.compile(loss=loss, optimizer=optimizer, metrics=metrics)
@@ -133,9 +147,9 @@ class Model:
         """Whether the module takes `torch.sparse_csr_tensor` inputs."""
         return bool(getattr(self.module, "accepts_sparse", False))
 
-    def _loader(self, source: Any, workers: int, use_multiprocessing: bool,
+    def _loader(self, batches: Any, workers: int, use_multiprocessing: bool,
                 max_queue_size: int) -> BatchLoader:
-        return BatchLoader(source, workers=workers, use_multiprocessing=use_multiprocessing,
+        return BatchLoader(batches, workers=workers, use_multiprocessing=use_multiprocessing,
                            max_queue_size=max_queue_size)
 
     def _class_weights(self, class_weight: dict | None) -> ClassWeights | None:
@@ -243,39 +257,41 @@ class Model:
                 optimizer, or bad arguments; a checkpoint_dir that cannot be
                 written, checkpoints with a plain generator, or a checkpoint
                 that is damaged or was written for other data or options.
-            TrainingInterrupted: (a UserError) Ctrl-C with `checkpoint_dir`;
+            OptionError: (a UserError) an argument out of range, named as
+                `fit` spells it (`validation_split=1.5 must be ...`).
+            TrainingInterrupted: (not a UserError) Ctrl-C with `checkpoint_dir`;
                 it names the checkpoint to resume from.
         """
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
                                                                       validation_split)
-        source, steps = batch_source(x, y, sample_weight=sample_weight, batch_size=batch_size,
-                                     shuffle=shuffle, seed=self.seed, steps=steps_per_epoch)
+        batches, steps = batch_set(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                   shuffle=shuffle, seed=self.seed, steps=steps_per_epoch)
         validation = None
         if validation_data is not None:
-            validation = validation_source(validation_data,
-                                           batch_size=validation_batch_size or batch_size,
-                                           steps=validation_steps)
+            validation = validation_batches(validation_data,
+                                            batch_size=validation_batch_size or batch_size,
+                                            steps=validation_steps)
         class_weights = self._class_weights(class_weight)
         replicas = None
         if distributed.is_distributed():
             replicas = Replicas(self.module, self.device)
-            replicas.check_sharded(source, "x")
+            replicas.check_sharded(batches, "x")
             if validation is not None:
                 replicas.check_sharded(validation[0], "validation_data")
             verbose = verbose if replicas.is_main else 0
         checkpoints, resume = self._checkpointing(
-            source, steps, validation, epochs=epochs, class_weight=class_weight,
+            batches, steps, validation, epochs=epochs, class_weight=class_weight,
             checkpoint_dir=checkpoint_dir, every_steps=checkpoint_every_steps,
             every_minutes=checkpoint_every_minutes, keep=keep_checkpoints,
             resume_from=resume_from, fingerprint=fingerprint, replicas=replicas)
         with contextlib.ExitStack() as stack:
             loader = stack.enter_context(
-                self._loader(source, workers, use_multiprocessing, max_queue_size))
+                self._loader(batches, workers, use_multiprocessing, max_queue_size))
             if validation is not None:
-                val_source, val_steps = validation
+                val_batches, val_steps = validation
                 validation = Validation(stack.enter_context(
-                    self._loader(val_source, workers, use_multiprocessing, max_queue_size)),
+                    self._loader(val_batches, workers, use_multiprocessing, max_queue_size)),
                     val_steps)
             self.history = run_fit(self, loader, steps, epochs=epochs,
                                    initial_epoch=initial_epoch, callbacks=callbacks,
@@ -284,7 +300,7 @@ class Model:
                                    resume=resume, replicas=replicas)
         return self.history
 
-    def _checkpointing(self, source: Any, steps: int, validation: tuple[Any, int] | None, *,
+    def _checkpointing(self, batches: Any, steps: int, validation: tuple[Any, int] | None, *,
                        epochs: int, class_weight: dict | None,
                        checkpoint_dir: str | os.PathLike | None, every_steps: int | None,
                        every_minutes: float | None, keep: int,
@@ -296,7 +312,7 @@ class Model:
                 raise UserError("checkpoint_every_steps and checkpoint_every_minutes need "
                                 "checkpoint_dir=; give the directory to write checkpoints to")
             return None, None
-        if not isinstance(source, BatchSet):
+        if not isinstance(batches, BatchSet):
             argument = "resume_from" if resume_from is not None else "checkpoint_dir"
             raise UserError(
                 f"{argument}= needs batches addressed by index, but x is a plain generator, "
@@ -311,7 +327,7 @@ class Model:
             checkpoints = Checkpointer(checkpoint_dir, every_steps=every_steps,
                                        every_minutes=every_minutes, keep=keep, replicas=replicas)
         world_size = replicas.world_size if replicas is not None else 1
-        current = fingerprint_of(self, source, steps, validation, class_weight, fingerprint,
+        current = fingerprint_of(self, batches, steps, validation, class_weight, fingerprint,
                                  world_size)
         resume = None
         if resume_from is not None:
@@ -320,42 +336,31 @@ class Model:
         if resume is not None:
             check_fingerprint(resume, current)
             resume = for_world_size(resume, world_size, announce=replicas is None or replicas.is_main)
-            past = resume.epoch > epochs or (resume.epoch == epochs and resume.meta["epoch_begun"])
-            if past:
-                raise UserError(
-                    f"resume_from={str(resume.path)!r} is at "
-                    f"{describe(resume.epoch, resume.step)}, past epochs={epochs}; "
-                    f"pass epochs={resume.epoch + 1} or more")
+            check_epochs(resume, epochs)
         if checkpoints is not None:
             checkpoints.start(steps, current, resume)
         return checkpoints, resume
 
-    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
-                      verbose: int = 1, callbacks: list | None = None,
-                      validation_data: Any = None, validation_steps: int | None = None,
-                      class_weight: dict | None = None, max_queue_size: int = 10,
-                      workers: int = 1, use_multiprocessing: bool = False,
-                      shuffle: bool = True, initial_epoch: int = 0,
-                      checkpoint_dir: str | os.PathLike | None = None,
-                      checkpoint_every_steps: int | None = None,
-                      checkpoint_every_minutes: float | None = None, keep_checkpoints: int = 3,
-                      resume_from: str | os.PathLike | None = None,
-                      fingerprint: dict | None = None) -> History:
+    def fit_generator(self, *args: Any, **kwargs: Any) -> History:
         """Keras 2's `fit_generator`: `fit` with a generator (or a `BatchSet`) as `x`.
+
+        The positional arguments are Keras 2's, in its order: `generator,
+        steps_per_epoch, epochs, verbose, callbacks, validation_data,
+        validation_steps, class_weight, max_queue_size, workers,
+        use_multiprocessing, shuffle, initial_epoch`; `fit`'s other arguments
+        (`checkpoint_dir`, `resume_from`, ...) go by keyword. Each means what
+        it means in `fit`: `shuffle` reshuffles arrays only, since a
+        generator or batch set owns its order.
 
         Checkpoints and `resume_from` need a `BatchSet`: a plain generator's
         position cannot be restored, so they raise a `UserError` with one.
+
+        Raises:
+            TypeError: an argument `fit_generator` does not take, or one given twice.
         """
-        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
-                        validation_steps=validation_steps, class_weight=class_weight,
-                        max_queue_size=max_queue_size, workers=workers,
-                        use_multiprocessing=use_multiprocessing, shuffle=shuffle,
-                        initial_epoch=initial_epoch, checkpoint_dir=checkpoint_dir,
-                        checkpoint_every_steps=checkpoint_every_steps,
-                        checkpoint_every_minutes=checkpoint_every_minutes,
-                        keep_checkpoints=keep_checkpoints, resume_from=resume_from,
-                        fingerprint=fingerprint)
+        arguments = _FIT_GENERATOR.bind(self, *args, **kwargs).arguments
+        del arguments["self"]
+        return self.fit(arguments.pop("generator"), **arguments)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
                  sample_weight: Any = None, steps: int | None = None,
@@ -376,10 +381,10 @@ class Model:
             The loss alone when there are no metrics, else a list in
             `metrics_names` order, or the dict. Values are means over rows.
         """
-        source, steps = batch_source(x, y, sample_weight=sample_weight, batch_size=batch_size,
-                                     shuffle=False, steps=steps, steps_arg="steps")
+        batches, steps = batch_set(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                   shuffle=False, steps=steps, steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
-        with self._loader(source, workers, use_multiprocessing, max_queue_size) as loader, \
+        with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
                 Progress(verbose, steps, "evaluate") as progress:
             logs = run_evaluation(self, loader, steps, callback_list, progress)
         return self._result(logs, return_dict)
@@ -413,10 +418,10 @@ class Model:
             callbacks: their `on_predict_*` hooks run.
             max_queue_size, workers, use_multiprocessing: as in `fit`.
         """
-        source, steps = batch_source(x, batch_size=batch_size, shuffle=False, steps=steps,
-                                     steps_arg="steps")
+        batches, steps = batch_set(x, batch_size=batch_size, shuffle=False, steps=steps,
+                                   steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
-        with self._loader(source, workers, use_multiprocessing, max_queue_size) as loader, \
+        with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
                 Progress(verbose, steps, "predict") as progress:
             return run_prediction(self, loader, steps, callback_list, progress)
 
@@ -461,9 +466,38 @@ class Model:
         """Outputs of one batch, as `predict` returns them."""
         return predict_step(self, (x,))
 
+    def tensor_state_dict(self) -> dict[str, Any]:
+        """The model's part of a checkpoint: `{"module": weights on the CPU, "optimizer": state}`.
+
+        The module's weights alone are `model.module.state_dict()`; see
+        `streamfit.training.stateful` for the checkpoint's other parts.
+        """
+        return {"module": {name: value.detach().cpu() for name, value in self.module.state_dict().items()},
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
+
+    def load_tensor_state_dict(self, tensors: dict[str, Any]) -> None:
+        """Load what `tensor_state_dict` returned into the module and the optimizer.
+
+        Raises:
+            UserError: weights or optimizer state that do not fit this model.
+        """
+        try:
+            self.module.load_state_dict(tensors["module"])
+            if self.optimizer is not None and tensors["optimizer"] is not None:
+                self.optimizer.load_state_dict(tensors["optimizer"])
+        except (RuntimeError, ValueError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise UserError(f"its weights or optimizer state do not fit this model ({first}); "
+                            "build the model and optimizer as the checkpointed run did") from None
+
     def save(self, path: str | os.PathLike) -> None:
         """Save to the directory `path` (see `streamfit.training.saving`): no pickle."""
         save_model(self, path)
+
+
+_FIT_GENERATOR = _generator_signature(Model.fit)
+# What help() and inspect show: the arguments it takes, not (*args, **kwargs).
+Model.fit_generator.__signature__ = _FIT_GENERATOR
 
 
 def load_model(path: str | os.PathLike, module: torch.nn.Module | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 
 _OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict]] = {
     "adam": (torch.optim.Adam, {"lr": 1e-3, "eps": 1e-7}),
@@ -41,14 +41,14 @@ def get_optimizer(spec: str | torch.optim.Optimizer | Callable | None,
         The optimizer, or None for None.
 
     Raises:
-        UserError: an unknown name, or a factory that returns no optimizer.
+        OptionError: an unknown name, or a factory that returns no optimizer.
     """
     if spec is None or isinstance(spec, torch.optim.Optimizer):
         return spec
     if isinstance(spec, str):
         if spec.lower() not in _OPTIMIZERS:
-            raise UserError(
-                f"optimizer={spec!r} is not a known optimizer; use one of {sorted(_OPTIMIZERS)}, "
+            raise OptionError(
+                "optimizer", spec, f"is not a known optimizer; use one of {sorted(_OPTIMIZERS)}, "
                 "a torch.optim.Optimizer, or a factory lambda params: torch.optim.Adam(params)")
         cls, defaults = _OPTIMIZERS[spec.lower()]
         return cls(params, **defaults)
@@ -59,7 +59,7 @@ def get_optimizer(spec: str | torch.optim.Optimizer | Callable | None,
                 f"optimizer= factory returned {type(optimizer).__name__}, not a "
                 "torch.optim.Optimizer; write lambda params: torch.optim.Adam(params, lr=...)")
         return optimizer
-    raise UserError(f"optimizer={spec!r} is neither a name, an optimizer nor a factory")
+    raise OptionError("optimizer", spec, "is neither a name, an optimizer nor a factory")
 
 
 def learning_rate(optimizer: torch.optim.Optimizer) -> float:

@@ -84,10 +84,7 @@ class Replicas:
         """The running sums and rows of all ranks added up (every rank has the same names)."""
         names = sorted(running.sums)
         values = distributed.all_reduce([float(running.rows), *(float(running.sums[n]) for n in names)])
-        summed = RunningMeans()
-        summed.load_state_dict({"sums": dict(zip(names, values[1:], strict=True)),
-                                "rows": int(values[0])})
-        return summed
+        return RunningMeans(dict(zip(names, values[1:], strict=True)), int(values[0]))
 
     def mean(self, value: float) -> float:
         """The mean of a per-rank value over ranks (the data-wait fraction)."""

@@ -28,14 +28,14 @@ import scipy.sparse
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """Pick the device from `"auto"`, `"cpu"`, `"cuda"` or `"cuda:N"`.
 
     Raises:
-        UserError: an unknown device, or CUDA when torch cannot see a GPU.
+        OptionError: an unknown device, or CUDA when torch cannot see a GPU.
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -44,10 +44,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     except (RuntimeError, TypeError):
         resolved = None
     if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise UserError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'")
+        raise OptionError("device", device, "is not a device; use 'auto', 'cpu' or 'cuda'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(
-            f"device={device!r} but torch sees no CUDA GPU (torch.cuda.is_available() is "
+        raise OptionError(
+            "device", device, "but torch sees no CUDA GPU (torch.cuda.is_available() is "
             "False); use device='auto' or 'cpu', or install a CUDA build of torch")
     return resolved
 

@@ -1,0 +1,42 @@
+"""Keras-style callbacks, with Keras' names, arguments and semantics; one per module.
+
+| module | holds |
+| --- | --- |
+| `callback` | `Callback`, the base with every hook, and `CallbackList`, which calls them |
+| `history` | `History`, which `fit` returns |
+| `monitor` | `MonitorCallback`: the monitored log key, its mode and `min_delta` |
+| `early_stopping`, `model_checkpoint`, `reduce_lr_on_plateau` | the monitoring callbacks |
+| `csv_logger`, `learning_rate_scheduler`, `terminate_on_nan` | the others |
+
+A callback sees `self.model`, the streamfit `Model` (`.module`,
+`.optimizer`, `.stop_training`), and `self.params` (`epochs`, `steps`,
+`verbose`). Epochs and batches are 0-based in hooks; file names and printed
+messages count epochs from 1, as Keras does.
+
+Epoch logs hold `loss`, each metric by name, and `val_`-prefixed copies after
+validation. Batch logs hold the running means of the epoch so far and `size`,
+the rows of that batch. Callbacks run in the order given; `History` runs last,
+so what earlier callbacks add to the logs (`learning_rate`) is recorded.
+
+Callbacks that keep state between epochs expose `state_dict()` /
+`load_state_dict()` with JSON-ready values, and `tensor_state_dict()` /
+`load_tensor_state_dict()` with tensors (the weights that
+`EarlyStopping(restore_best_weights=True)` holds), for checkpoints (see
+`streamfit.training.stateful`). A resumed `fit` calls `on_train_begin` first,
+then loads the saved state, so whatever `on_train_begin` resets comes back;
+it does not call `on_epoch_begin` again for an epoch that had begun.
+"""
+
+from streamfit.training.callbacks.callback import Callback, CallbackList
+from streamfit.training.callbacks.csv_logger import CSVLogger
+from streamfit.training.callbacks.early_stopping import EarlyStopping
+from streamfit.training.callbacks.history import History
+from streamfit.training.callbacks.learning_rate_scheduler import LearningRateScheduler
+from streamfit.training.callbacks.model_checkpoint import ModelCheckpoint
+from streamfit.training.callbacks.monitor import MonitorCallback
+from streamfit.training.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from streamfit.training.callbacks.terminate_on_nan import TerminateOnNaN
+
+__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+           "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ReduceLROnPlateau",
+           "TerminateOnNaN"]

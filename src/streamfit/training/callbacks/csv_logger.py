@@ -1,0 +1,78 @@
+"""`CSVLogger`: one CSV row per epoch, cut back to the checkpoint's rows on resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any
+
+from streamfit.training.callbacks.callback import Callback
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: `epoch`, then the log keys in sorted order.
+
+    Args:
+        filename: the CSV file.
+        separator: the field separator.
+        append: add to an existing file (no second header) instead of
+            overwriting it.
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = append
+        self.keys: list[str] | None = None
+        self._file = None
+        self._writer = None
+        self._write_header = True
+        self._mode = "w"
+        self._written: int | None = None
+
+    def on_train_begin(self, logs=None):
+        # The file opens at the first row, so that a resumed run can first cut
+        # the rows written after its checkpoint (load_state_dict).
+        self._write_header = not (self.append and os.path.exists(self.filename)
+                                  and os.path.getsize(self.filename) > 0)
+        self._mode = "a" if self.append else "w"
+        self._file = None
+        self._writer = None
+        self.keys = None
+        self._written = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._file is None:
+            self._file = open(self.filename, self._mode, newline="")  # noqa: SIM115
+        if self._writer is None:
+            if self.keys is None:
+                self.keys = sorted(logs)
+            self._writer = csv.writer(self._file, delimiter=self.separator)
+            if self._write_header:
+                self._writer.writerow(["epoch", *self.keys])
+        self._writer.writerow([epoch, *(logs.get(key, "NA") for key in self.keys)])
+        self._file.flush()
+        self._written = self._file.tell()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._writer = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The columns and the file's size after the last row written, for a checkpoint."""
+        return {"keys": self.keys, "written": self._written}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Drop the rows written after the checkpoint; the next rows follow the saved ones."""
+        self.keys, self._written = state["keys"], state["written"]
+        if self._written is None:
+            return
+        if os.path.exists(self.filename) and os.path.getsize(self.filename) >= self._written:
+            with open(self.filename, "r+b") as file:
+                file.truncate(self._written)
+        self._mode = "a"
+        self._write_header = False
