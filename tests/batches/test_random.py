@@ -55,6 +55,6 @@ def test_errors():
         RandomBatches(np.zeros(4), steps=0)
     with pytest.raises(UserError, match="batch_size"):
         RandomBatches(np.zeros(4), batch_size=0)
-    with pytest.raises(OptionError, match=r"^step=2 must be in \[0, 2\)") as error:
+    with pytest.raises(OptionError, match=r"^step=2 must be an integer in \[0, 2\)$") as error:
         RandomBatches(np.zeros(4), batch_size=2, seed=0).batch(0, 2)
     assert (error.value.option, error.value.value) == ("step", 2)

@@ -23,7 +23,7 @@ import numpy as np
 
 from streamfit.batches.arrays import prepare_arrays, random_seed, take_rows
 from streamfit.batches.base import Batch, BatchSet
-from streamfit.errors import OptionError, check_number
+from streamfit.errors import check_number
 
 
 class RandomBatches(BatchSet):
@@ -74,9 +74,7 @@ class RandomBatches(BatchSet):
             OptionError: `epoch` or `step` is not an integer in range.
         """
         epoch = int(check_number("epoch", epoch, minimum=0))
-        step = int(check_number("step", step, minimum=0))
-        if step >= self.steps:
-            raise OptionError("step", step, f"must be in [0, {self.steps}) (steps per epoch)")
+        step = int(check_number("step", step, minimum=0, below=self.steps))
         rng = np.random.default_rng([self.seed, epoch, step])
         return rng.integers(0, self.num_rows, size=self.batch_size, dtype=np.int64)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources.spec import split_compression
 
 BOM = codecs.BOM_UTF8
@@ -34,13 +34,13 @@ def utf8_codec(encoding: str) -> bool:
     """Return True when `encoding` needs no transcoding (UTF-8 with or without BOM).
 
     Raises:
-        UserError: for an encoding Python does not know.
+        OptionError: for an encoding Python does not know.
     """
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise UserError(f"unknown encoding {encoding!r}; use a Python codec name such as "
-                        "utf-8, latin-1 or cp1252") from None
+        raise OptionError("encoding", encoding, "is unknown; use a Python codec name such as "
+                          "utf-8, latin-1 or cp1252") from None
     return name in ("utf-8", "utf-8-sig")
 
 
@@ -53,8 +53,8 @@ def iter_blocks(path: str, encoding: str, block_size: int) -> Iterator[bytes]:
     invalid sequences are repaired and counted later, per row.
 
     Raises:
-        UserError: for an unknown encoding or a file that is not valid for its
-            compression.
+        OptionError: for an unknown encoding.
+        UserError: for a file that is not valid for its compression.
     """
     decoder = None if utf8_codec(encoding) else codecs.getincrementaldecoder(encoding)("replace")
     first = True
