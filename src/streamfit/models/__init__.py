@@ -6,7 +6,7 @@
 | `sepcnn` | `SepCNN` | int64 `[n, length]` | `Sequences` |
 | `fasttext` | `FastTextModel` | sparse CSR rows | `HashedNgrams` |
 
-Every model has `get_config()` (JSON-ready constructor arguments, so
+Every module class here has `get_config()` (JSON-ready constructor arguments, so
 `build_model(kind, **module.get_config())` rebuilds it), `num_outputs` (1 logit
 for binary, else one per class) and `accepts_sparse` (whether it takes
 `torch.sparse_csr_tensor` input). `choose_model` is the guide's rule for
@@ -38,7 +38,7 @@ MODELS = MODEL_KINDS
 
 
 def build_model(kind: str, **config: Any) -> nn.Module:
-    """Build a model by its kind ("mlp", "sepcnn", "fasttext") with its constructor arguments.
+    """Build the module of a model kind ("mlp", "sepcnn", "fasttext") with its constructor arguments.
 
     Raises:
         OptionError: the kind is unknown (`model_kind`), or an argument is not
