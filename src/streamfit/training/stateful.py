@@ -16,8 +16,10 @@ touches one file:
 `state_dict()` returns what JSON can hold and `load_state_dict(state)`
 takes it back; a part that holds tensors adds `tensor_state_dict()` and
 `load_tensor_state_dict(tensors)`, whose values go to the checkpoint's `.pt`
-(read without pickle). A part's `load_*` reads its own keys of the dict it
-gets and raises `UserError` when the state does not fit it.
+(read without pickle). The model's part is tensors only, so `Model` has
+just the latter pair. A part's `load_*` reads its own keys of the dict it
+gets and raises `UserError` when the state does not fit it; the checkpoint
+(`Checkpoint.restore`) adds its path to the message.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise OptionError(
             "device", device, "but torch sees no CUDA GPU (torch.cuda.is_available() is "
-            "False); use device='auto' or 'cpu', or install a CUDA build of torch")
+            "False); use 'auto' or 'cpu', or install a CUDA build of torch")
     return resolved
 
 
