@@ -30,18 +30,24 @@ class UserError(ValueError):
 class OptionError(UserError):
     """A bad value of the argument `option`; the message reads `option=value problem`.
 
+    Args:
+        python_note: said after `problem` to Python callers only (`or None`).
+
     Attributes:
         option: the Python argument's name (`batch_size`).
         value: the value given.
         problem: what is wrong and the fix (`must be at least 1`).
     """
 
-    def __init__(self, option: str, value: Any, problem: str):
-        super().__init__(f"{option}={value!r} {problem}")
+    def __init__(self, option: str, value: Any, problem: str, *, python_note: str = ""):
+        super().__init__(f"{option}={value!r} {problem}{python_note}")
         self.option, self.value, self.problem = option, value, problem
 
     def with_flag(self, flag: str) -> str:
-        """The message as the command line says it: `--batch-size 0 must be at least 1`."""
+        """The message as the command line says it: `--batch-size 0 must be at least 1`.
+
+        Leaves out `python_note`, which speaks of Python values (`or None`).
+        """
         value = "" if self.value is None or self.value is True else f" {self.value}"
         return f"{flag}{value} {self.problem}"
 
@@ -74,7 +80,7 @@ class RankZeroFailed(UserError):
 
 
 def check_number(option: str, value: Any, *, minimum: float | None = None,
-                 below: float | None = None, integer: bool = True,
+                 above: float | None = None, below: float | None = None, integer: bool = True,
                  optional: bool = False) -> Any:
     """`value` when it is a number in range, else an `OptionError` naming `option`.
 
@@ -82,6 +88,7 @@ def check_number(option: str, value: Any, *, minimum: float | None = None,
         option: the argument's name, for the message.
         value: the value to check (numpy integers count as integers; bools never do).
         minimum: the least value allowed (inclusive).
+        above: the bound the value must exceed (exclusive).
         below: the bound the value must stay under (exclusive).
         integer: whether it must be an integer.
         optional: whether None is allowed (and returned as is).
@@ -99,18 +106,21 @@ def check_number(option: str, value: Any, *, minimum: float | None = None,
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok and not integer:
         ok = value == value  # NaN is no number here
-    if ok and ((minimum is not None and value < minimum) or (below is not None and value >= below)):
+    if ok and ((minimum is not None and value < minimum) or (above is not None and value <= above)
+               or (below is not None and value >= below)):
         ok = False
     if not ok:
-        if minimum is not None and below is not None:
-            where = f"in [{minimum}, {below})"
-        elif minimum is not None:
-            where = f">= {minimum}"
+        low = f"{minimum}" if minimum is not None else None
+        if above is not None:
+            low = f"> {above}"
+        if low is not None and below is not None:
+            where = f" in [{minimum}, {below})" if minimum is not None else f" {low} and < {below}"
+        elif low is not None:
+            where = f" >= {minimum}" if minimum is not None else f" {low}"
         elif below is not None:
-            where = f"< {below}"
+            where = f" < {below}"
         else:
             where = ""
-        what = "an integer" if integer else "a number"
-        raise OptionError(option, value,
-                          f"must be {what}{' ' + where if where else ''}{' or None' if optional else ''}")
+        raise OptionError(option, value, f"must be {'an integer' if integer else 'a number'}{where}",
+                          python_note=" or None" if optional else "")
     return value

@@ -178,7 +178,7 @@ class TrainConfig:
         bounds={"minimum": 1, "optional": True}, fingerprint=False)
     checkpoint_every_minutes: float | None = option(
         None, help="checkpoint every M minutes", metavar="M",
-        bounds={"minimum": 0, "integer": False, "optional": True}, fingerprint=False)
+        bounds={"above": 0, "integer": False, "optional": True}, fingerprint=False)
     keep_checkpoints: int = option(3, help="keep the newest K checkpoints", metavar="K",
                                    bounds={"minimum": 1}, fingerprint=False)
     resume: bool = option(False, help="continue from the newest checkpoint in output/checkpoints "
