@@ -214,8 +214,10 @@ def test_bad_options_and_paths(tmp_path):
         _fit(tmp_path, keep_checkpoints=0)
     with pytest.raises(OptionError, match=r"^keep_checkpoints=None must be an integer >= 1$"):
         _fit(tmp_path, keep_checkpoints=None)
-    with pytest.raises(OptionError, match=r"^checkpoint_every_minutes='5' must be a number >= 0 or None$"):
+    with pytest.raises(OptionError, match=r"^checkpoint_every_minutes='5' must be a number > 0 or None$"):
         _fit(tmp_path, checkpoint_every_minutes="5")
+    with pytest.raises(OptionError, match=r"^checkpoint_every_minutes=0 must be a number > 0 or None$"):
+        _fit(tmp_path, checkpoint_every_minutes=0)
     with pytest.raises(UserError, match="need checkpoint_dir=; give the directory"):
         _fit(None, checkpoint_every_steps=5)
     with pytest.raises(UserError, match=r"resume_from='.*nowhere' does not exist"):

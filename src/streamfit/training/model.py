@@ -233,7 +233,7 @@ class Model:
                 (counted over the run: with 100 steps per epoch and 30, after
                 steps 30, 60, 90 of the first epoch, 20, 50, 80 of the second).
             checkpoint_every_minutes: also checkpoint when this long has
-                passed since the last one (0: after every step).
+                passed since the last one.
             keep_checkpoints: how many checkpoints to keep (the newest).
             resume_from: a checkpoint's `.json` (or `.pt`), or a directory:
                 continue from its newest intact checkpoint, warning about

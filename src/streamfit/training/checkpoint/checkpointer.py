@@ -51,8 +51,7 @@ class Checkpointer:
         directory: created if missing; must be writable.
         every_steps: also write every this many training steps (counted over
             the whole run, so positions do not depend on where a run resumed).
-        every_minutes: also write when this long has passed since the last
-            write (0: after every step).
+        every_minutes: also write when this long has passed since the last write.
         keep: how many checkpoints to keep (the newest).
         replicas: in data-parallel training, this rank's part: every rank
             calls `save` at the same points (the running sums are added up
@@ -69,7 +68,7 @@ class Checkpointer:
         self.directory = Path(directory)
         self.every_steps = check_number("checkpoint_every_steps", every_steps, minimum=1,
                                         optional=True)
-        minutes = check_number("checkpoint_every_minutes", every_minutes, minimum=0,
+        minutes = check_number("checkpoint_every_minutes", every_minutes, above=0,
                                integer=False, optional=True)
         self.every_seconds = None if minutes is None else minutes * 60.0
         self.keep = check_number("keep_checkpoints", keep, minimum=1)
