@@ -11,12 +11,13 @@ Which layer owns which argument (the data flows top to bottom):
 | prepare | `prepare/` | tokenizer, vocabulary, label map, n-gram counts, stats, the on-disk cache, validation split, preparing in a child process |
 | sampling | `sampling/` | shuffle seed, epoch, shard (rank, world size), step, remainder |
 | features | `features/` | n-gram TF-IDF, hashed n-grams, padded sequences |
-| batch sets | `batches/` | batch `i` of epoch `e` as a pure function: arrays, lines, prepared data |
+| batch sets | `batches/` | batch `step` of epoch `e` as a pure function: arrays, lines, prepared data |
 | loader | `loader/` | workers, threads or processes, max_queue_size, the data-wait meter |
-| training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, callbacks, class weights |
-| models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams |
+| training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, class weights; the loop's state (`state`, `stateful`); callbacks one per module (`callbacks/`); checkpoints and resuming (`checkpoint/`) |
+| models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams; the registry of module classes by name and model kind |
 | recipe | `recipe/` | raw files to a bundle: its options (`config`, no torch), its steps (`train`); the bundle, saved without pickle (`bundle`); the evaluation report (`evaluation`) |
 | distributed | `distributed/` | torchrun's environment and the `--nproc` launcher (`launcher`); the process group and ranks (`ranks`) |
+| shared | `errors.py`, `files.py`, `prefetch.py` | errors by kind and the one number check; the durable atomic writer; the bounded prefetch thread |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
 
