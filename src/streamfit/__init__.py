@@ -30,37 +30,21 @@ Example (the "Batch training" appendix of Google's text classification guide):
     ...                               epochs=10, verbose=2)                    # doctest: +SKIP
 """
 
-import importlib
+from streamfit.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# Public names and the module that defines each. They are imported on first
-# use (PEP 562), so that `import streamfit.prepare...` does not pay for torch
-# (about 1 s): `streamfit train` prepares the data while torch is imported on
-# another thread.
+# Public names and the module that defines each, imported on first use, so
+# that `import streamfit.prepare...` does not pay for torch (streamfit.lazy);
+# `streamfit.keras` is there without importing keras (an optional extra).
 _EXPORTS = {
     "ArrayBatches": "streamfit.batches", "BatchSet": "streamfit.batches",
     "LineBatches": "streamfit.batches", "RandomBatches": "streamfit.batches",
-    "DataError": "streamfit.errors", "UserError": "streamfit.errors",
+    "DataError": "streamfit.errors", "OptionError": "streamfit.errors",
+    "UserError": "streamfit.errors",
     "Callback": "streamfit.training", "History": "streamfit.training", "Model": "streamfit.training",
     "callbacks": "streamfit.training", "load_model": "streamfit.training",
-    "register_module": "streamfit.training",
+    "register_module": "streamfit.training", "keras": "streamfit.keras",
 }
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    # `streamfit.keras` without importing keras (an optional extra) at `import streamfit`.
-    if name == "keras":
-        return importlib.import_module("streamfit.keras")
-    raise AttributeError(f"module 'streamfit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(name for name in _EXPORTS if name != "keras")

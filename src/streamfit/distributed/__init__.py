@@ -34,18 +34,9 @@ by the process group's timeout, torch's default of 30 minutes for gloo: run
 `streamfit prepare` first when preparing takes longer.
 """
 
-import importlib
+from streamfit.lazy import lazy_exports
 
 _RANKS = ("all_reduce", "any_rank", "broadcast", "device_for", "is_distributed", "is_main",
-                  "on_main_rank", "process_group", "rank", "world_size")
-
-
-def __getattr__(name: str):
-    if name in _RANKS:
-        value = getattr(importlib.import_module("streamfit.distributed.ranks"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'streamfit.distributed' has no attribute {name!r}")
-
-
+          "on_main_rank", "process_group", "rank", "world_size")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(_RANKS, "streamfit.distributed.ranks"))
 __all__ = list(_RANKS)

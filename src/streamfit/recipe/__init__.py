@@ -19,27 +19,14 @@ Example:
     ...                                TrainConfig(output="runs/m"))  # doctest: +SKIP
 """
 
-import importlib
+from streamfit.lazy import lazy_exports
 
-# Public names and the module that defines each.
+# Public names and the module that defines each, imported on first use (streamfit.lazy).
 _EXPORTS = {
-    "MODEL_KINDS": "config", "TrainConfig": "config", "start_prepare": "config",
-    "TrainResult": "train", "train_text_classifier": "train",
-    "Bundle": "bundle", "load_bundle": "bundle", "save_bundle": "bundle",
-    "ConfusionMatrix": "evaluation", "format_report": "evaluation",
+    **dict.fromkeys(("MODEL_KINDS", "TrainConfig", "start_prepare"), "streamfit.recipe.config"),
+    **dict.fromkeys(("TrainResult", "train_text_classifier"), "streamfit.recipe.train"),
+    **dict.fromkeys(("Bundle", "load_bundle", "save_bundle"), "streamfit.recipe.bundle"),
+    **dict.fromkeys(("ConfusionMatrix", "format_report"), "streamfit.recipe.evaluation"),
 }
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"streamfit.recipe.{_EXPORTS[name]}"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'streamfit.recipe' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -28,7 +28,7 @@ Example:
     read 25000 rows, used 25000, skipped 0
 """
 
-import importlib
+from streamfit.lazy import lazy_exports
 
 # Public names and the module that defines each, imported on first use (PEP
 # 562): `streamfit.sources.spec` (the formats and compressions) stays as light
@@ -42,18 +42,5 @@ _EXPORTS = {
     "PRESETS": "streamfit.sources.spec", "SourceSpec": "streamfit.sources.spec",
     "parse_columns": "streamfit.sources.spec",
 }
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'streamfit.sources' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
