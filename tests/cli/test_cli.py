@@ -180,12 +180,13 @@ def test_train_help_shows_every_option_of_the_config_with_its_default(capsys):
 
 
 def test_the_flags_build_the_config_field_by_field():
-    from streamfit.cli import train
+    from streamfit.cli.args import config_values
     from streamfit.cli.main import build_parser
+    from streamfit.recipe import TrainConfig
 
     args = build_parser().parse_args(["train", "d.csv", "-o", "m", "--model", "mlp", "--ngrams", "3",
                                       "--checkpoint-every", "5", "--resume", "--class-weight", "balanced"])
-    config = train._config(args)
+    config = TrainConfig(**config_values(args))
     assert (config.output, config.model_kind, config.ngram_range) == ("m", "mlp", (1, 3))
     assert (config.checkpoint_every_steps, config.resume, config.class_weight) == (5, True, "balanced")
     assert (config.epochs, config.batch_size, config.verbose) == (10, 512, 2)
@@ -204,3 +205,17 @@ def test_train_starts_preparing_before_torch_is_imported(tmp_path, write_corpus)
         f"main(['train', {str(data)!r}, '--output', {str(tmp_path / 'm')!r}])\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_prepare_takes_train_s_own_preparing_options(tmp_path, write_corpus, capsys):
+    from streamfit.cli.args import config_values
+    from streamfit.cli.main import build_parser
+    from streamfit.cli.prepare import PREPARE_OPTIONS
+
+    args = build_parser().parse_args(["prepare", "d.csv", "--cache", "c", "--ngrams", "3",
+                                      "--validation-split", "0.2", "--seed", "4"])
+    assert config_values(args, PREPARE_OPTIONS) == {
+        "cache": "c", "ngram_range": (1, 3), "validation_split": 0.2, "seed": 4}
+    data = write_corpus(tmp_path / "d.csv", 50)
+    code, _, err = run(capsys, "prepare", data, "--cache", tmp_path / "c", "--ngrams", "0")
+    assert (code, err) == (2, "streamfit: error: --ngrams 0 must be an integer >= 1\n")

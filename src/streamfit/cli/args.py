@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 
+from streamfit.recipe.config import TrainConfig, option_fields
 from streamfit.sources import FORMATS, SourceSpec, parse_columns
 
 
@@ -59,3 +62,46 @@ def bundle_overrides(args: argparse.Namespace, *, label: bool = True) -> dict:
     if label and args.label is not None:
         overrides["label"] = parse_columns(args.label)[0]
     return overrides
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """A flag for each field of `TrainConfig` (or those in `names`), whose `dest` is the field's name.
+
+    The name is what `OptionError.option` holds, so an error of the library
+    (`batch_size=0 ...`) is shown with the flag (`--batch-size 0 ...`, see
+    `streamfit.cli.main`).
+    """
+    hints = typing.get_type_hints(TrainConfig)
+    for field, about in option_fields():
+        if names is not None and field.name not in names:
+            continue
+        flags = [about.flag_for(field.name), *([about.short] if about.short else [])]
+        required = field.default is dataclasses.MISSING
+        default = None if required else field.default
+        if about.to_flag is not None:
+            default = about.to_flag(default)
+        if hints[field.name] is bool:
+            parser.add_argument(*flags, dest=field.name, action="store_true", help=about.help)
+            continue
+        shown = about.default_help or (None if default is None or required else default)
+        text = about.help + (f" (default: {shown})" if shown is not None else "")
+        parser.add_argument(*flags, dest=field.name, type=about.flag_type or _value_type(hints[field.name]),
+                            default=default, required=required, choices=about.choices,
+                            metavar=about.metavar, help=text)
+
+
+def _value_type(hint) -> type:
+    """The type of a flag's value: the field's, less an `| None`."""
+    types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return types[0]
+
+
+def config_values(args: argparse.Namespace, names: tuple[str, ...] | None = None) -> dict:
+    """The `TrainConfig` field values of the parsed flags (those in `names`), field by field."""
+    values = {}
+    for field, about in option_fields():
+        if names is not None and field.name not in names:
+            continue
+        value = getattr(args, field.name)
+        values[field.name] = about.from_flag(value) if about.from_flag is not None else value
+    return values

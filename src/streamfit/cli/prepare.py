@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from streamfit.cli.args import add_source_arguments, source_spec
+from streamfit.cli.args import (
+    add_config_arguments,
+    add_source_arguments,
+    config_values,
+    source_spec,
+)
 from streamfit.prepare.pipeline import PrepareOptions, load_or_prepare
+
+#: The options of `TrainConfig` that say how the data is prepared.
+PREPARE_OPTIONS = ("cache", "ngram_range", "validation_split", "seed")
 
 
 def add_parser(subparsers) -> None:
@@ -14,19 +22,15 @@ def add_parser(subparsers) -> None:
                                                "counts and token ids, and write them to --cache; "
                                                "`train` with the same data and options reuses it.")
     add_source_arguments(parser)
-    parser.add_argument("--cache", metavar="DIR", default=None,
-                        help="directory to write (default: ~/.cache/streamfit/<digest>)")
-    parser.add_argument("--validation-split", type=float, default=0.1, metavar="F",
-                        help="fraction of rows held out for validation (default: 0.1, as train)")
-    parser.add_argument("--ngrams", type=int, default=2, metavar="N", help="count word n-grams up to N")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    # train's own options, so that `train` with the same values reuses the cache.
+    add_config_arguments(parser, PREPARE_OPTIONS)
     parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    options = PrepareOptions(ngram_range=(1, args.ngrams), validation_split=args.validation_split,
-                             seed=args.seed)
-    dataset = load_or_prepare(source_spec(args), options, args.cache,
+    values = config_values(args, PREPARE_OPTIONS)
+    cache = values.pop("cache")
+    dataset = load_or_prepare(source_spec(args), PrepareOptions(**values), cache,
                               progress=lambda what: print(f"prepare: {what}"))
     stats, accounting = dataset.stats, dataset.manifest["accounting"]
     print(f"{'reused' if dataset.reused else 'wrote'} {dataset.directory}: "

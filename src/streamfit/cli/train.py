@@ -12,15 +12,18 @@ train ...` would) and returns the first failing rank's exit status.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
-import typing
 
-from streamfit.cli.args import add_source_arguments, source_spec
+from streamfit.cli.args import (
+    add_config_arguments,
+    add_source_arguments,
+    config_values,
+    source_spec,
+)
 from streamfit.distributed import launcher
 from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError, check_number
-from streamfit.recipe.config import TrainConfig, option_fields, start_prepare
+from streamfit.recipe.config import TrainConfig, start_prepare
 
 
 def add_parser(subparsers) -> None:
@@ -29,55 +32,16 @@ def add_parser(subparsers) -> None:
     add_source_arguments(parser)
     parser.add_argument("--validation", nargs="+", metavar="DATA",
                         help="validation data (read like DATA); default: --validation-split of DATA")
-    _add_config_arguments(parser)
+    add_config_arguments(parser)
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with N processes on this machine (DistributedDataParallel: each "
                              "takes --batch-size / N rows of every batch; default: 1)")
     parser.set_defaults(run=run, parser=parser)
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """A flag for each field of `TrainConfig`, whose `dest` is the field's name.
-
-    The name is what `OptionError.option` holds, so an error of the library
-    (`batch_size=0 ...`) is shown with the flag (`--batch-size 0 ...`, see
-    `streamfit.cli.main`).
-    """
-    hints = typing.get_type_hints(TrainConfig)
-    for field, about in option_fields():
-        flags = [about.flag_for(field.name), *([about.short] if about.short else [])]
-        required = field.default is dataclasses.MISSING
-        default = None if required else field.default
-        if about.to_flag is not None:
-            default = about.to_flag(default)
-        if hints[field.name] is bool:
-            parser.add_argument(*flags, dest=field.name, action="store_true", help=about.help)
-            continue
-        shown = about.default_help or (None if default is None or required else default)
-        text = about.help + (f" (default: {shown})" if shown is not None else "")
-        parser.add_argument(*flags, dest=field.name, type=about.flag_type or _value_type(hints[field.name]),
-                            default=default, required=required, choices=about.choices,
-                            metavar=about.metavar, help=text)
-
-
-def _value_type(hint) -> type:
-    """The type of a flag's value: the field's, less an `| None`."""
-    types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    return types[0]
-
-
-def _config(args: argparse.Namespace) -> TrainConfig:
-    """The `TrainConfig` of the parsed flags, field by field."""
-    values = {}
-    for field, about in option_fields():
-        value = getattr(args, field.name)
-        values[field.name] = about.from_flag(value) if about.from_flag is not None else value
-    return TrainConfig(**values)
-
-
 def run(args: argparse.Namespace) -> int:
     """Check the options, relaunch under `--nproc`, start preparing, then train; the exit status."""
-    config = _config(args)
+    config = TrainConfig(**config_values(args))
     check_number("nproc", args.nproc, minimum=1)
     if args.nproc > 1 and not launcher.launched():
         if args.batch_size % args.nproc:
