@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from streamfit.errors import OptionError
-from streamfit.models import MODELS, FastTextModel, NgramMLP, SepCNN, build_model
+from streamfit.models import MODEL_KINDS, FastTextModel, NgramMLP, SepCNN, build_model
 
 NUM_FEATURES = 40
 LENGTH = 12
@@ -43,7 +43,7 @@ def inputs(name, n, generator):
     return sparse_batch(n, generator)[0]
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(MODEL_KINDS))
 @pytest.mark.parametrize("num_classes,outputs", [(2, 1), (5, 5)])
 @pytest.mark.parametrize("n", [3, 1])
 def test_forward_shapes(name, num_classes, outputs, n):
@@ -56,7 +56,7 @@ def test_forward_shapes(name, num_classes, outputs, n):
     assert model.num_outputs == outputs
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(MODEL_KINDS))
 @pytest.mark.parametrize("num_classes", [2, 4])
 def test_a_few_steps_reduce_the_loss(name, num_classes):
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def test_a_few_steps_reduce_the_loss(name, num_classes):
     assert losses[-1] < 0.7 * losses[0]
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(MODEL_KINDS))
 def test_config_round_trip_rebuilds_the_same_model(name):
     model = make(name, 3)
     config = json.loads(json.dumps(model.get_config()))

@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from streamfit.errors import OptionError, UserError
-from streamfit.models import MODELS, FastTextModel, NgramMLP, SepCNN, build_model
+from streamfit.models import FastTextModel, NgramMLP, SepCNN, build_model
 from streamfit.models.registry import MODEL_KINDS, module_class, register_module, registered_name
 
 
 def test_one_registry_holds_the_model_kinds_and_the_saved_names():
-    assert MODELS is MODEL_KINDS
     assert dict(MODEL_KINDS) == {"mlp": NgramMLP, "sepcnn": SepCNN, "fasttext": FastTextModel}
     for cls in MODEL_KINDS.values():  # model.json holds the class name, as before
         assert registered_name(cls) == cls.__name__ and module_class(cls.__name__) is cls
@@ -52,3 +51,9 @@ def test_a_bad_model_argument_is_named(kind, option, value):
     with pytest.raises(OptionError) as error:
         build_model(kind, num_classes=3, **{**sizes, option: value})
     assert (error.value.option, error.value.value) == (option, value)
+
+
+def test_the_torch_free_option_list_names_every_registered_kind():
+    from streamfit.recipe.config import MODEL_KINDS as OPTION_KINDS
+
+    assert ("auto", *MODEL_KINDS) == OPTION_KINDS

@@ -33,10 +33,6 @@ register_module(NgramMLP, kind="mlp")
 register_module(SepCNN, kind="sepcnn")
 register_module(FastTextModel, kind="fasttext")
 
-MODELS = MODEL_KINDS
-"""Model kind -> module class (the registry's read-only view)."""
-
-
 def build_model(kind: str, **config: Any) -> nn.Module:
     """Build the module of a model kind ("mlp", "sepcnn", "fasttext") with its constructor arguments.
 
@@ -55,4 +51,4 @@ def build_model(kind: str, **config: Any) -> nn.Module:
     return cls(**config)
 
 
-__all__ = ["MODELS", "FastTextModel", "NgramMLP", "SepCNN", "auto_model", "build_model", "choose_model"]
+__all__ = ["MODEL_KINDS", "FastTextModel", "NgramMLP", "SepCNN", "auto_model", "build_model", "choose_model"]
