@@ -14,7 +14,6 @@ What a checkpoint holds is each stateful part's own `state_dict()` and
 model's weights and optimizer state.
 """
 
-from streamfit.errors import TrainingInterrupted
 from streamfit.training.checkpoint.checkpointer import Checkpointer
 from streamfit.training.checkpoint.file import Checkpoint, describe, read_checkpoint, read_tensors
 from streamfit.training.checkpoint.fingerprint import check_fingerprint, fingerprint_of
@@ -26,6 +25,6 @@ from streamfit.training.checkpoint.resume import (
     latest_checkpoint,
 )
 
-__all__ = ["Checkpoint", "Checkpointer", "TrainingInterrupted", "check_epochs", "check_fingerprint",
+__all__ = ["Checkpoint", "Checkpointer", "check_epochs", "check_fingerprint",
            "describe", "find_resume_point", "find_shared_resume_point", "fingerprint_of",
            "for_world_size", "latest_checkpoint", "read_checkpoint", "read_tensors"]
