@@ -70,3 +70,20 @@ def test_reject_takes_used_rows_back_by_file_with_locations():
     acc.reject("unseen_label", [1, 0, 1], [9, 4, 3])
     assert (acc.rows_read, acc.rows_used, acc.skipped) == (10, 7, {"unseen_label": 3})
     assert acc.examples["unseen_label"] == ["a.csv:4", "b.csv:3", "b.csv:9"]
+
+
+def test_the_skip_log_hands_out_each_skipped_row_once_in_the_order_counted():
+    accounting = RowAccounting(files=["a.csv", "b.csv"], log_skips=True)
+    accounting.skip("missing_label", 0, 4)
+    accounting.skip_lines("wrong_field_count", 1, [2, 9])
+    taken = accounting.take_skipped()
+    assert [(cause, source, lines.tolist()) for cause, source, lines in taken] == [
+        ("missing_label", 0, [4]), ("wrong_field_count", 1, [2, 9])]
+    assert accounting.take_skipped() == []
+
+
+def test_the_skip_log_is_off_unless_asked_for():
+    accounting = RowAccounting(files=["a.csv"])
+    accounting.skip("missing_label", 0, 4)
+    with pytest.raises(ValueError, match="log_skips"):
+        accounting.take_skipped()

@@ -49,6 +49,10 @@ class RowAccounting:
         skipped: cause -> number of rows skipped for it.
         examples: cause -> the first `MAX_EXAMPLES` locations, "path:line".
         notes: non-fatal observations -> count.
+        log_skips: keep every skipped row's (cause, source, line) until
+            `take_skipped` hands them out, for callers that answer each row in
+            order (`streamfit predict`). Off by default: it grows with the
+            skipped rows until taken.
 
     Example:
         >>> acc = RowAccounting(files=["a.csv"])
@@ -58,9 +62,11 @@ class RowAccounting:
         'read 3 rows, used 2, skipped 1: 1 missing_label (a.csv:4)'
     """
 
-    def __init__(self, files: Iterable[str] | None = None, strict: bool = False):
+    def __init__(self, files: Iterable[str] | None = None, strict: bool = False,
+                 log_skips: bool = False):
         self.files: list[str] = list(files or [])
         self.strict = strict
+        self._skip_log: list[tuple[str, int, np.ndarray]] | None = [] if log_skips else None
         self.rows_read = 0
         self.rows_used = 0
         self.skipped: dict[str, int] = {}
@@ -92,6 +98,8 @@ class RowAccounting:
         examples = self.examples.setdefault(cause, [])
         if len(examples) < MAX_EXAMPLES:
             examples.append(self.location(source, line))
+        if self._skip_log is not None:
+            self._skip_log.append((cause, source, np.array([-1 if line is None else line], np.int64)))
 
     def skip_lines(self, cause: str, source: int, lines, detail: str = "") -> None:
         """Count many skipped rows of one file at once (the columnar form of `skip`).
@@ -114,6 +122,8 @@ class RowAccounting:
         examples = self.examples.setdefault(cause, [])
         for line in lines[: MAX_EXAMPLES - len(examples)].tolist():
             examples.append(self.location(source, line))
+        if self._skip_log is not None:
+            self._skip_log.append((cause, source, lines.copy()))
 
     def reject(self, cause: str, sources, lines) -> None:
         """Skip rows that were counted as used, for a cause a later layer found.
@@ -134,6 +144,18 @@ class RowAccounting:
         for source in np.unique(sources).tolist():
             self.skip_lines(cause, source, np.sort(lines[sources == source]))
         self.rows_used -= len(lines)
+
+    def take_skipped(self) -> list[tuple[str, int, np.ndarray]]:
+        """The rows skipped since the last call, as `(cause, source, lines)` groups.
+
+        Needs `log_skips=True`. `iter_records` counts a chunk's skipped rows
+        when it yields the chunk, so taking them right after each batch gives
+        the skips among (and before) that batch's rows. A line of -1 is unknown.
+        """
+        if self._skip_log is None:
+            raise ValueError("take_skipped needs RowAccounting(log_skips=True)")
+        taken, self._skip_log = self._skip_log, []
+        return taken
 
     def note(self, name: str, count: int = 1) -> None:
         """Add `count` to the observation `name` (no-op for 0)."""
