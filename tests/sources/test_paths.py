@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from streamfit.errors import UserError
@@ -46,3 +48,62 @@ def test_empty_folder(tmp_path):
     (tmp_path / "readme.md").write_text("hi")
     with pytest.raises(UserError, match="the folder has no data files"):
         resolve_paths(str(tmp_path))
+
+
+def test_the_same_file_reached_twice_is_read_once(shards, monkeypatch):
+    d = str(shards)
+    (shards / "link.csv").symlink_to(shards / "part-1.csv")
+    (shards / "hard.csv").hardlink_to(shards / "part-2.csv")
+    monkeypatch.chdir(shards)
+    assert resolve_paths(["part-1.csv", "./part-1.csv", f"{d}/part-1.csv", "link.csv"]) == [
+        "part-1.csv"]
+    assert resolve_paths([f"{d}/part-2.csv", f"{d}/hard.csv"]) == [f"{d}/part-2.csv"]
+    # sorted: hard.csv (= part-2), link.csv (= part-1), part-1.csv, part-2.csv
+    assert resolve_paths(f"{d}/*.csv") == [f"{d}/hard.csv", f"{d}/link.csv"]
+
+
+def test_a_recursive_glob_does_not_follow_a_link_cycle(shards):
+    d = str(shards)
+    (shards / "sub" / "loop").symlink_to(shards)
+    (shards / "again").symlink_to(".")
+    found = resolve_paths(f"{d}/**/*.csv")
+    assert sorted(found) == found
+    assert found == [f"{d}/part-1.csv", f"{d}/part-2.csv", f"{d}/sub/deeper.csv"]
+    assert resolve_paths(f"{d}/**/deeper.csv") == [f"{d}/sub/deeper.csv"]
+
+
+def test_a_recursive_glob_matches_as_glob_does(shards, monkeypatch):
+    import glob
+    (shards / "sub" / "x").mkdir()
+    (shards / "sub" / "x" / "y.csv").write_text("label,text\n")
+    (shards / ".hid").mkdir()
+    (shards / ".hid" / "z.csv").write_text("label,text\n")
+    monkeypatch.chdir(shards)
+    for pattern in ["**/*.csv", "sub/**/*.csv", "**", "**/x/*.csv", f"{shards}/**/part-?.csv"]:
+        expected = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        assert resolve_paths(pattern) == expected, pattern
+
+
+def test_a_symlink_loop_is_one_line(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    with pytest.raises(UserError, match=r"a.csv: a loop of symbolic links") as error:
+        resolve_paths(str(tmp_path / "a.csv"))
+    assert "\n" not in str(error.value)
+
+
+def test_a_fifo_says_it_is_a_fifo(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match=r"pipe.csv: is a FIFO \(named pipe\).*copy"):
+        resolve_paths(str(fifo))
+
+
+def test_a_device_says_it_is_not_a_regular_file():
+    with pytest.raises(UserError, match=r"/dev/null: is a character device"):
+        resolve_paths("/dev/null")
+
+
+def test_stdin_is_not_a_path_yet(tmp_path):
+    with pytest.raises(UserError, match=r"-: reading from standard input is not supported"):
+        resolve_paths("-")
