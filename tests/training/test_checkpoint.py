@@ -240,8 +240,10 @@ def test_a_failed_write_leaves_the_previous_checkpoints_intact(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(UserError, match=r"cannot write the checkpoint .*ckpt-000003-e0001-s000003"
-                       r"\.json \(No space left on device\); free space or give another"):
+    with pytest.raises(OptionError, match=r"^checkpoint_dir='.*' cannot take the checkpoint "
+                       r"ckpt-000003-e0001-s000003\.json \(No space left on device\): it needs about "
+                       r"\d+ bytes, \d+ free; free space or give another directory \(the earlier "
+                       r"checkpoints are as they were\)$"):
         _fit(tmp_path, epochs=1)
     assert {name: (tmp_path / name).read_bytes() for name in _names(tmp_path)} == before
     assert latest_checkpoint(tmp_path).path.name == "ckpt-000002-e0002-s000000.json"

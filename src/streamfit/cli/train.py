@@ -24,6 +24,7 @@ from streamfit.cli.args import (
 from streamfit.distributed import launcher
 from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError, check_number
 from streamfit.recipe.config import TrainConfig, start_prepare
+from streamfit.recipe.resume import check_resume
 
 
 def add_parser(subparsers) -> None:
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     validation = None
     if args.validation:
         validation = source_spec(argparse.Namespace(**{**vars(args), "data": args.validation}))
+    if not launcher.launched():  # under torchrun rank 0 checks it, in the recipe
+        check_resume(spec, config, validation)  # before preparing: a refused resume needs no cache
     log = print if config.verbose else (lambda line: None)
     # One process: the data is prepared in a child process while this one
     # loads torch and the recipe (streamfit.prepare.background). Under torchrun
@@ -77,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if config.verbose and distributed.is_main():
         print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"
               + _skipped(accounting))
+        for note, count in accounting.get("notes", {}).items():  # as `streamfit inspect` shows them
+            print(f"data: note {note}: {count}")
+        if result.replaced is not None:
+            print(f"replaced the bundle in {result.bundle} ({result.replaced})")
         s = result.seconds
         print(f"saved {result.bundle} ({result.model_kind}; prepare {s['prepare']:.1f}s, "
               f"train {s['train']:.1f}s, total {s['total']:.1f}s)")

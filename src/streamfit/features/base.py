@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 
 
 class FeatureExtractor:
@@ -34,7 +34,16 @@ class FeatureExtractor:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):
-        """Build an unfitted extractor from `get_config()` output."""
+        """Build an unfitted extractor from `get_config()` output.
+
+        Raises:
+            OptionError: a key that is none of the extractor's parameters.
+        """
+        unknown = [key for key in config if key not in cls._config_keys]
+        if unknown:
+            raise OptionError(unknown[0], config[unknown[0]], f"is no parameter of the "
+                              f"{getattr(cls, 'name', cls.__name__)} extractor; use "
+                              f"{', '.join(cls._config_keys)}")
         return cls(**config)
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -24,6 +24,9 @@ from torch import nn
 from streamfit.errors import check_number
 from streamfit.models.layers import SparseLinear, check_dropout, dense, output_units, sparse_dropout
 
+#: The most layers an `NgramMLP` has (the guide's have 1 to 4).
+MAX_LAYERS = 1000
+
 
 class NgramMLP(nn.Module):
     """The guide's MLP: `layers - 1` hidden ReLU layers of `units`, then logits.
@@ -50,7 +53,8 @@ class NgramMLP(nn.Module):
                  dropout: float = 0.2):
         super().__init__()
         check_number("num_features", num_features, minimum=1)
-        check_number("layers", layers, minimum=1)  # 1: the output layer alone
+        # 1: the output layer alone; the bound keeps a tampered config from building for ever
+        check_number("layers", layers, minimum=1, below=MAX_LAYERS + 1)
         check_number("units", units, minimum=1)
         check_dropout(dropout)
         self.num_features = num_features

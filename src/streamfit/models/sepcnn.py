@@ -31,6 +31,9 @@ from streamfit.models.layers import check_dropout, dense, glorot_uniform_, outpu
 _UNIFORM = 0.05
 """Keras' `random_uniform` initialiser range."""
 
+#: The most conv blocks of a `SepCNN` (the guide's have 1 to 3).
+MAX_BLOCKS = 100
+
 
 class SeparableConv1d(nn.Module):
     """Keras' `SeparableConv1D(padding="same", activation="relu")` on `[n, channels, length]`.
@@ -82,10 +85,11 @@ class SepCNN(nn.Module):
                  dropout: float = 0.2):
         super().__init__()
         check_number("num_words", num_words, minimum=1)
-        for option, value in (("embedding_dim", embedding_dim), ("blocks", blocks),
-                              ("filters", filters), ("kernel_size", kernel_size),
-                              ("pool_size", pool_size)):
+        for option, value in (("embedding_dim", embedding_dim), ("filters", filters),
+                              ("kernel_size", kernel_size), ("pool_size", pool_size)):
             check_number(option, value, minimum=1)
+        # Each pooled block divides the length by pool_size: a few are all there can be.
+        check_number("blocks", blocks, minimum=1, below=MAX_BLOCKS + 1)
         check_dropout(dropout)
         self.num_words = num_words
         self.num_classes = num_classes

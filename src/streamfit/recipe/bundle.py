@@ -14,11 +14,16 @@ place, so a crash never leaves a half-written bundle where a good one was.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import dataclasses
+import errno
 import json
 import os
-import pickle  # only for its exception: torch.load(weights_only=True) raises it
 import shutil
 import tempfile
+import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +35,14 @@ import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
-from streamfit.files import write_json
+from streamfit.files import fsync_directory, write_atomic
 from streamfit.models import build_model
-from streamfit.prepare.cache import load_npz
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
-from streamfit.sources import RowAccounting, SourceSpec, iter_records
+from streamfit.sources import RECORD_SCHEMA, RowAccounting, SourceSpec, iter_records
+from streamfit.training.saving import check_weights_fit, load_weights, open_regular
 from streamfit.training.tensors import (
     resolve_device,
     sparse_model_threads,
@@ -97,14 +102,85 @@ class Bundle:
         """Stream `(records, probabilities)` over a source, one batch at a time, in order.
 
         Batches are tokenized and featurized on two threads while the model runs.
+        Skipped rows are only counted in `accounting`; `predict_rows` answers them too.
         """
+        for records, _, probabilities in self._predict(spec, accounting, batch_size, device, False):
+            yield records, probabilities
+
+    def predict_rows(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int = 1024,
+                     device: str = "auto") -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch, np.ndarray]]:
+        """Stream `(records, skipped, probabilities)`: every input row, good or bad, in order.
+
+        `skipped` holds the rows that could not be read (columns `skipped`: the
+        cause, `source`, `line`, sorted by (source, line)) that come before the
+        last of `records` and after the previous batch's last record; the last
+        batch also has those after it. Merged by (source, line), records and
+        skipped rows are the input's rows in file order, each exactly once. A
+        batch may have no records (a source with no readable rows at its end);
+        its probabilities then have no rows.
+
+        Args:
+            accounting: made with `RowAccounting(log_skips=True)`.
+        """
+        yield from self._predict(spec, accounting, batch_size, device, True)
+
+    def _predict(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int, device: str,
+                 answer_skipped: bool) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None, np.ndarray]]:
         device = resolve_device(device)
         self.module.to(device)
-        parts = (records.slice(start, batch_size) for records in iter_records(spec, accounting)
-                 for start in range(0, records.num_rows, batch_size))
+
+        def parts():
+            # The skips are taken here, as each chunk is pulled (not in
+            # ordered_map's look-ahead), so they are exactly those up to its end.
+            for records in iter_records(spec, accounting):
+                skipped = self._skipped_batch(accounting.take_skipped()) if answer_skipped else None
+                starts = range(0, records.num_rows, batch_size)
+                owner = None
+                if skipped is not None and skipped.num_rows:
+                    last = np.asarray(records.column("line"))[[min(s + batch_size, records.num_rows) - 1
+                                                              for s in starts]]
+                    owner = np.minimum(np.searchsorted(
+                        self._row_keys(records.column("source")[0].as_py(), last),
+                        self._row_keys(skipped.column("source"), skipped.column("line"))), len(last) - 1)
+                for i, start in enumerate(starts):
+                    mine = (None if skipped is None else skipped if owner is None
+                            else skipped.filter(pa.array(owner == i)))
+                    yield records.slice(start, batch_size), mine
+            if answer_skipped:
+                skipped = self._skipped_batch(accounting.take_skipped())
+                if skipped.num_rows:
+                    yield None, skipped
+
+        def features(part):
+            records, skipped = part
+            return records, skipped, None if records is None else self.featurize(records.column("text"))
+
         with torch_threads(sparse_model_threads(self.module)):
-            for part, x in ordered_map(lambda part: (part, self.featurize(part.column("text"))), parts):
-                yield part, self._probabilities(x, device)
+            for records, skipped, x in ordered_map(features, parts()):
+                if records is None:
+                    yield (pa.RecordBatch.from_pylist([], schema=RECORD_SCHEMA), skipped,
+                           np.zeros((0, len(self.labels.names)), np.float32))
+                else:
+                    yield records, skipped, self._probabilities(x, device)
+
+    @staticmethod
+    def _skipped_batch(groups: list[tuple[str, int, np.ndarray]]) -> pa.RecordBatch:
+        """`take_skipped`'s groups as one batch (skipped, source, line), sorted by (source, line)."""
+        lengths = [len(lines) for _, _, lines in groups]
+        causes = pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(np.arange(len(groups), dtype=np.int32), lengths)),
+            pa.array([cause for cause, _, _ in groups], pa.string())).dictionary_decode()
+        sources = np.repeat(np.array([source for _, source, _ in groups], np.int32), lengths)
+        lines = np.concatenate([lines for _, _, lines in groups]) if groups else np.zeros(0, np.int64)
+        order = np.lexsort((lines, sources))
+        return pa.RecordBatch.from_arrays(
+            [causes.take(pa.array(order)), pa.array(sources[order]), pa.array(lines[order])],
+            names=["skipped", "source", "line"])
+
+    @staticmethod
+    def _row_keys(source, line) -> np.ndarray:
+        """One sortable int64 per row: (source, line) in file order."""
+        return (np.asarray(source, np.int64) << 40) + np.asarray(line, np.int64)
 
     def source_spec(self, paths, *, labelled: bool = True, **overrides) -> SourceSpec:
         """A SourceSpec for new data: the training data's options, then `overrides` (None = keep).
@@ -120,113 +196,435 @@ class Bundle:
         return SourceSpec(paths=tuple(paths), **options)
 
 
+#: The files of a bundle, as `save_bundle` writes them; with `checkpoints`, all a bundle folder holds.
+BUNDLE_FILES = ("bundle.json", "vocabulary.arrow", "features.npz", "weights.pt")
+_CHECKPOINTS = "checkpoints"
+#: bundle.json's fields: `source`, `tokenizer`, `labels`, `features`, `model` and `info`.
+_FIELDS = ("format", "source", "tokenizer", "labels", "features", "model", "info")
+#: The largest bundle.json read (a real one holds a few kB plus the training history).
+_MAX_JSON_BYTES = 64 << 20
+_TAMPERED = "the bundle is damaged or was tampered with; train it again or get it again from its maker"
+
+
 def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Vocabulary,
                 extractor: FeatureExtractor, module: torch.nn.Module, model_kind: str,
-                labels: LabelMap, source: dict, info: dict) -> Path:
-    """Write a bundle to `directory`, atomically replacing what is there.
+                labels: LabelMap, source: dict, info: dict, option: str = "directory") -> Path:
+    """Write a bundle to `directory`, atomically replacing the streamfit bundle there, if any.
 
-    A run's `checkpoints` in `directory` move into the new bundle.
+    The bundle is written into a new hidden sibling folder, which then takes
+    the place of `directory`; a run's `checkpoints` in `directory` move into
+    the new bundle. Of the old bundle only its own files are removed, so a
+    crash, a full disk or a file added meanwhile never loses anything that
+    streamfit did not write.
+
+    Args:
+        option: the caller's argument that gave `directory`, for messages.
 
     Returns:
         `directory`.
 
     Raises:
         OptionError: `directory` cannot hold a bundle (see `check_output_dir`).
+        UserError: the disk is full (naming the folder and the bytes needed)
+            or another write error; the old bundle is left as it was.
     """
-    directory = Path(directory)
-    check_output_dir(directory)
-    work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    directory = _real_path(Path(directory))
+    check_output_dir(directory, option=option)
+    table = vocabulary.to_table()
+    arrays = extractor.state_dict()
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    text = json.dumps({
+        "format": BUNDLE_FORMAT,
+        "source": source,
+        "tokenizer": tokenizer.get_config(),
+        "labels": labels.names,
+        "features": {"name": type(extractor).name, "config": extractor.get_config()},
+        "model": {"name": model_kind, "config": module.get_config()},
+        "info": info,
+    }, indent=1) + "\n"
+    needed = (table.nbytes + sum(np.asarray(a).nbytes for a in arrays.values())
+              + sum(t.numel() * t.element_size() for t in state.values()) + len(text.encode()))
     try:
-        with ipc.new_file(str(work / "vocabulary.arrow"), vocabulary.to_table().schema) as f:
-            f.write_table(vocabulary.to_table())
-        np.savez(work / "features.npz", **extractor.state_dict())
-        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-        torch.save(state, work / "weights.pt")
-        write_json(work / "bundle.json", {
-            "format": BUNDLE_FORMAT,
-            "source": source,
-            "tokenizer": tokenizer.get_config(),
-            "labels": labels.names,
-            "features": {"name": type(extractor).name, "config": extractor.get_config()},
-            "model": {"name": model_kind, "config": module.get_config()},
-            "info": info,
-        })
-        if (directory / "checkpoints").is_dir():  # the run's checkpoints stay with its bundle
-            os.replace(directory / "checkpoints", work / "checkpoints")
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-        os.replace(work, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as error:
+        raise _write_error(directory, error, needed) from None
+    try:
+        try:
+            with ipc.new_file(str(work / "vocabulary.arrow"), table.schema) as f:
+                f.write_table(table)
+            np.savez(work / "features.npz", **arrays)
+            write_atomic(work / "weights.pt", lambda file: torch.save(state, file))
+            write_atomic(work / "bundle.json", lambda file: file.write(text.encode()))
+        except (OSError, pa.ArrowException) as error:
+            raise _write_error(directory, error, needed) from None
+        _swap_in(work, directory)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_ours(work)
     return directory
 
 
-def check_output_dir(directory: Path, option: str = "directory") -> None:
+def _real_path(directory: Path) -> Path:
+    """`directory` with symbolic links resolved: a link to a bundle stays a link to the new one."""
+    return directory.resolve() if directory.is_symlink() else directory
+
+
+def _write_error(directory: Path, error: Exception, needed: int) -> UserError:
+    """The one-line error for a failed bundle write."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f", {_size(shutil.disk_usage(directory.parent).free)} free"
+        except OSError:
+            free = ""
+        return UserError(f"cannot write the bundle {directory}: no space left on the device (it needs "
+                         f"about {_size(needed)}{free}); free space and run again (nothing there "
+                         "was changed)")
+    reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or type(error).__name__
+    return UserError(f"cannot write the bundle {directory} ({reason}); nothing there was changed")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB ({n} bytes)" if n >= 1e6 else f"{n} bytes"
+
+
+def _swap_in(work: Path, directory: Path) -> None:
+    """Put the bundle in `work` in the place of `directory`, taking its checkpoints along.
+
+    On failure everything is put back where it was.
+    """
+    moved = None
+    if (directory / _CHECKPOINTS).is_dir() and not (directory / _CHECKPOINTS).is_symlink():
+        os.replace(directory / _CHECKPOINTS, work / _CHECKPOINTS)  # the run's checkpoints stay with it
+        moved = work / _CHECKPOINTS
+    old = None
+    try:
+        if directory.exists():
+            # An empty folder of our own making: renaming over it replaces nothing of anyone's.
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old)
+        try:
+            os.replace(work, directory)
+        except OSError:
+            if old is not None:
+                os.replace(old, directory)
+                old = None
+            raise
+    except OSError as error:
+        if moved is not None:
+            os.replace(moved, directory / _CHECKPOINTS)
+        if old is not None:
+            _remove_ours(old)
+        raise _write_error(directory, error, 0) from None
+    if old is not None:
+        _remove_ours(old)
+    fsync_directory(directory.parent)
+
+
+def _remove_ours(folder: Path) -> None:
+    """Remove a folder streamfit made: its bundle files, then the folder if nothing else is left.
+
+    Anything else in it (added by someone meanwhile) is left, and so is the folder.
+    """
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for name in BUNDLE_FILES:
+        for path in (folder / name, folder / f".{name}.tmp"):
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def check_output_dir(directory: Path, option: str = "directory") -> str | None:
     """Fail early, with the fix, when a bundle cannot be written to `directory`.
 
-    The directory may be new, empty, a bundle (it is replaced) or hold only a
-    run's `checkpoints`; anything else is the user's and is not overwritten.
+    The directory may be new, empty, hold only a run's `checkpoints`, or be a
+    streamfit bundle, which is then replaced: its bundle.json is streamfit's
+    (`format`) and it holds only a bundle's files and `checkpoints`. Anything
+    else is the user's and is not touched.
 
     Args:
         directory: where the bundle goes.
         option: the caller's argument that gave `directory`, for the message
             (the recipe's `output`).
 
+    Returns:
+        None, or for a bundle that will be replaced a description of it
+        (`mlp, 300 training rows, written 2026-12-02 02:40`).
+
     Raises:
-        OptionError: `directory` is a file, holds files of the user's, or
-            cannot be written.
+        OptionError: `directory` is a file, holds files of the user's or
+            another program's bundle.json, or cannot be written.
     """
+    directory = _real_path(Path(directory))
     if directory.exists() and not directory.is_dir():
         raise OptionError(option, str(directory), "is a file; give a directory for the bundle")
-    if directory.is_dir() and not (directory / "bundle.json").exists():
-        foreign = sorted(p.name for p in directory.iterdir() if p.name != "checkpoints")
-        if foreign:
+    replaced = None
+    if directory.is_dir():
+        names = sorted(os.listdir(directory))
+        if "bundle.json" in names:
+            replaced = _describe_own_bundle(directory, option)
+            allowed = {*BUNDLE_FILES, _CHECKPOINTS}
+        else:
+            allowed = {_CHECKPOINTS}
+        foreign = [name for name in names if name not in allowed]
+        if foreign and replaced is None:
             raise OptionError(option, str(directory), f"exists and is not a streamfit bundle (it "
                               f"holds {foreign[0]!r}); choose an empty or new directory")
+        if foreign:
+            raise OptionError(option, str(directory), f"is a streamfit bundle but also holds "
+                              f"{foreign[0]!r}, which streamfit did not write, so it is not replaced; "
+                              "move that away or choose an empty or new directory")
+        for name in names:
+            path = directory / name
+            if path.is_symlink() or not (path.is_dir() if name == _CHECKPOINTS else path.is_file()):
+                raise OptionError(option, str(directory), f"holds {name!r}, which is not what "
+                                  "streamfit writes there (a link or another kind of file); move it "
+                                  "away or choose an empty or new directory")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=directory.parent).close()
     except OSError as e:
         raise OptionError(option, str(directory), f"cannot be written ({e.strerror}); "
                           "choose a writable directory") from None
+    return replaced
+
+
+def _describe_own_bundle(directory: Path, option: str) -> str:
+    """What the streamfit bundle in `directory` is, for saying that it was replaced.
+
+    Raises:
+        OptionError: its bundle.json is not a streamfit bundle's.
+    """
+    path = directory / "bundle.json"
+    try:
+        meta = _read_json(path)
+        if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT or not isinstance(
+                meta.get("model"), dict):
+            raise UserError("its format is not a streamfit bundle's")
+    except UserError:
+        raise OptionError(option, str(directory), "holds a bundle.json that is not a streamfit bundle's; "
+                          "choose an empty or new directory (streamfit replaces only its own "
+                          "bundles)") from None
+    info = meta.get("info") if isinstance(meta.get("info"), dict) else {}
+    parts = [str(meta["model"].get("name"))]
+    if isinstance(info.get("train_rows"), int):
+        parts.append(f"{info['train_rows']} training rows")
+    parts.append("written " + time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
+    return ", ".join(parts)
+
+
+def _open_own_file(path: Path):
+    """`path` opened for reading; a symbolic link or anything but a regular file is refused."""
+    try:
+        return open_regular(path)
+    except UserError as error:
+        raise UserError(f"{error}; {_TAMPERED}") from None
+
+
+def _read_json(path: Path):
+    with _open_own_file(path) as file:
+        data = file.read(_MAX_JSON_BYTES + 1)
+    if len(data) > _MAX_JSON_BYTES:
+        raise UserError(f"{path}: larger than {_MAX_JSON_BYTES >> 20} MB, which no bundle.json is; "
+                        f"{_TAMPERED}")
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error}); {_TAMPERED}") from None
 
 
 def load_bundle(directory: str | Path) -> Bundle:
-    """Load a bundle without executing code from it.
+    """Load a bundle without executing code from it, trusting nothing in it.
+
+    Every field of bundle.json is checked, and the model's declared shapes
+    are compared with the tensors in weights.pt before anything is built, so
+    a damaged or hostile bundle costs neither memory nor time. Files that are
+    symbolic links are refused.
 
     Raises:
-        UserError: the directory is not a bundle, or a file is truncated or tampered with.
+        UserError: the directory is not a bundle, or a file is truncated or
+            tampered with; one line naming the file and the field.
     """
     directory = Path(directory)
     meta_path = directory / "bundle.json"
-    if not meta_path.is_file():
+    if not meta_path.exists() and not meta_path.is_symlink():
         raise UserError(f"{directory}: not a streamfit bundle (no bundle.json); give the output "
                         "directory of a training run (`streamfit train`, `train_text_classifier`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise UserError(f"{meta_path}: bundle format {meta.get('format')!r} is not "
-                            f"{BUNDLE_FORMAT}; retrain with this version of streamfit")
-        vocabulary = Vocabulary.from_table(ipc.open_file(str(directory / "vocabulary.arrow")).read_all())
-        extractor = build_extractor(meta["features"]["name"], meta["features"]["config"])
-        extractor.load_state_dict(load_npz(directory / "features.npz"))
-        module = build_model(meta["model"]["name"], **meta["model"]["config"])
-        state = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
-        module.load_state_dict(state)
-    except UserError:
-        raise
-    except (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError,
-            pa.ArrowException) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{directory}: the bundle is damaged or was tampered with ({reason}); "
-                        "train it again") from None
+    meta = _read_json(meta_path)
+    meta = _check_meta(meta_path, meta)
+    tokenizer = _tokenizer(meta_path, meta["tokenizer"])
+    vocabulary = _vocabulary(directory / "vocabulary.arrow")
+    extractor = _extractor(meta_path, directory / "features.npz", meta["features"])
+    module = _module(meta_path, directory / "weights.pt", meta["model"], meta["labels"], extractor)
     module.eval()
-    return Bundle(tokenizer=Tokenizer(**meta["tokenizer"]), vocabulary=vocabulary, extractor=extractor,
-                  module=module,
-                  model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
-                  source=meta["source"], info=meta.get("info", {}))
+    bundle = Bundle(tokenizer=tokenizer, vocabulary=vocabulary, extractor=extractor, module=module,
+                    model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
+                    source=meta["source"], info=meta.get("info", {}))
+    try:  # one short text through it all: what the checks above cannot see fails here, not later
+        bundle._probabilities(bundle.featurize(pa.array(["a test text"])), torch.device("cpu"))
+    except (RuntimeError, IndexError, ValueError, TypeError, KeyError, pa.ArrowException) as error:
+        raise UserError(f"{directory}: the files do not fit together ({_first_line(error)}); "
+                        f"{_TAMPERED}") from None
+    return bundle
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _check_meta(path: Path, meta) -> dict:
+    """bundle.json's fields, each of the right kind.
+
+    Raises:
+        UserError: an unknown or missing field, or one of the wrong kind.
+    """
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: holds a {type(meta).__name__}, not a bundle's fields; {_TAMPERED}")
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise UserError(f"{path}: bundle format {meta.get('format')!r} is not "
+                        f"{BUNDLE_FORMAT}; retrain with this version of streamfit")
+    unknown = [key for key in meta if key not in _FIELDS]
+    if unknown:
+        raise UserError(f"{path}: unknown field {unknown[0]!r} (a bundle has "
+                        f"{', '.join(_FIELDS)}); {_TAMPERED}")
+    meta = {"info": {}, **meta}
+    for key in _FIELDS[1:]:
+        if key not in meta:
+            raise UserError(f"{path}: the field {key!r} is missing; {_TAMPERED}")
+        kind = list if key == "labels" else dict
+        if not isinstance(meta[key], kind):
+            raise UserError(f"{path}: the field {key!r} is a {type(meta[key]).__name__}, not a "
+                            f"{kind.__name__}; {_TAMPERED}")
+    for key in ("features", "model"):
+        part = meta[key]
+        if set(part) != {"name", "config"} or not isinstance(part["name"], str) or not isinstance(
+                part["config"], dict):
+            raise UserError(f"{path}: the field {key!r} must hold a name and a config, and holds "
+                            f"{sorted(part)}; {_TAMPERED}")
+    labels = meta["labels"]
+    if len(labels) < 2 or not all(isinstance(label, str) for label in labels) or len(set(labels)) < len(labels):
+        raise UserError(f"{path}: the field 'labels' must list two or more distinct class names; "
+                        f"{_TAMPERED}")
+    _check_source(path, meta["source"])
+    return meta
+
+
+def _check_source(path: Path, source: dict) -> None:
+    options = dict(source)
+    if isinstance(options.get("text"), list):
+        options["text"] = tuple(options["text"])
+    known = {field.name for field in dataclasses.fields(SourceSpec)} - {"paths"}
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise UserError(f"{path}: unknown field 'source.{unknown[0]}' (a source has "
+                        f"{', '.join(sorted(known))}); {_TAMPERED}")
+    try:
+        SourceSpec(paths=("-",), **options)
+        if "encoding" in options:
+            codecs.lookup(options["encoding"])
+    except OptionError as error:
+        raise UserError(f"{path}: source.{error.option}={error.value!r} {error.problem}; "
+                        f"{_TAMPERED}") from None
+    except (TypeError, ValueError, LookupError) as error:
+        raise UserError(f"{path}: the field 'source' is not a source's options ({_first_line(error)}); "
+                        f"{_TAMPERED}") from None
+
+
+def _tokenizer(path: Path, config: dict) -> Tokenizer:
+    """The tokenizer of `config`, its pattern compiled once to check it."""
+    known = {"lowercase": bool, "pattern": str}
+    for key, value in config.items():
+        if key not in known:
+            raise UserError(f"{path}: unknown field 'tokenizer.{key}' (a tokenizer has "
+                            f"{', '.join(known)}); {_TAMPERED}")
+        if not isinstance(value, known[key]):
+            raise UserError(f"{path}: tokenizer.{key}={value!r} is no {known[key].__name__}; {_TAMPERED}")
+    tokenizer = Tokenizer(**config)
+    try:
+        tokenizer(pa.array(["a test"]))
+    except pa.ArrowException as error:
+        raise UserError(f"{path}: tokenizer.pattern={tokenizer.pattern!r} is no regular expression "
+                        f"RE2 accepts ({_first_line(error)}); {_TAMPERED}") from None
+    return tokenizer
+
+
+def _vocabulary(path: Path) -> Vocabulary:
+    try:
+        with _open_own_file(path) as file:
+            table = ipc.open_file(file).read_all()
+    except (pa.ArrowException, OSError) as error:
+        raise UserError(f"{path}: not an Arrow file ({_first_line(error)}); {_TAMPERED}") from None
+    word, df = (table.schema.field(name).type if name in table.schema.names else None
+                for name in ("word", "df"))
+    if word is None or not (pa.types.is_string(word) or pa.types.is_large_string(word)) or (
+            df is None or not pa.types.is_integer(df)) or table["word"].null_count:
+        raise UserError(f"{path}: needs the columns word (strings) and df (integers), and has "
+                        f"{table.schema}".replace("\n", ", ") + f"; {_TAMPERED}")
+    return Vocabulary.from_table(table)
+
+
+def _extractor(meta_path: Path, path: Path, features: dict) -> FeatureExtractor:
+    try:
+        extractor = build_extractor(features["name"], features["config"])
+    except OptionError as error:
+        field = "features.name" if error.option == "name" else f"features.config.{error.option}"
+        raise UserError(f"{meta_path}: {field}={error.value!r} {error.problem}; {_TAMPERED}") from None
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{meta_path}: the field 'features.config' does not fit the "
+                        f"{features['name']} extractor ({_first_line(error)}); {_TAMPERED}") from None
+    try:
+        with _open_own_file(path) as file, np.load(file, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UserError(f"{path}: not a readable array file ({_first_line(error)}); {_TAMPERED}") from None
+    try:
+        extractor.load_state_dict(arrays)
+        width = extractor.num_features
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{path}: does not fit the extractor of bundle.json ({_first_line(error)}); "
+                        f"{_TAMPERED}") from None
+    if not isinstance(width, (int, np.integer)) or width < 1:
+        raise UserError(f"{path}: gives the extractor {width!r} features; {_TAMPERED}")
+    return extractor
+
+
+#: The model config's argument that must equal the extractor's `num_features`.
+_INPUT_WIDTH = {"mlp": "num_features", "fasttext": "num_features", "sepcnn": "num_words"}
+
+
+def _module(meta_path: Path, path: Path, model: dict, labels: list[str],
+            extractor: FeatureExtractor) -> torch.nn.Module:
+    """The model, its declared shapes checked against the weights before it is built."""
+    name, config = model["name"], model["config"]
+    if config.get("num_classes") != len(labels):
+        raise UserError(f"{meta_path}: model.config.num_classes={config.get('num_classes')!r} does "
+                        f"not match the {len(labels)} names of 'labels'; {_TAMPERED}")
+    width = _INPUT_WIDTH.get(name)
+    if width is not None and config.get(width) != extractor.num_features:
+        raise UserError(f"{meta_path}: model.config.{width}={config.get(width)!r} is not the "
+                        f"{extractor.num_features} features of features.npz; {_TAMPERED}")
+    with _open_own_file(path) as file:
+        try:
+            state = load_weights(file)
+        except UserError as error:
+            raise UserError(f"{path}: {error}; {_TAMPERED}") from None
+
+    def build() -> torch.nn.Module:
+        return build_model(name, **config)
+
+    try:
+        check_weights_fit(build, state, f"{meta_path.name}'s model.config", path.name)
+        module = build()
+        module.load_state_dict(state)
+    except OptionError as error:
+        field = "model.name" if error.option == "model_kind" else f"model.config.{error.option}"
+        raise UserError(f"{meta_path}: {field}={error.value!r} {error.problem}; {_TAMPERED}") from None
+    except UserError as error:
+        raise UserError(f"{meta_path}: {error}; {_TAMPERED}") from None
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise UserError(f"{meta_path}: the field 'model.config' does not fit the {name} model "
+                        f"({_first_line(error)}); {_TAMPERED}") from None
+    return module

@@ -21,9 +21,7 @@ every global batch.
 from __future__ import annotations
 
 import importlib
-import json
 import math
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -43,9 +41,12 @@ from streamfit.prepare.pipeline import PreparedDataset, open_prepared
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.recipe.bundle import check_output_dir, save_bundle
 from streamfit.recipe.config import TrainConfig, start_prepare
+from streamfit.recipe.resume import check_resume, resume_refused, run_options
 from streamfit.sources import SourceSpec
 from streamfit.training import History, Model
 from streamfit.training.callbacks import EarlyStopping
+from streamfit.training.checkpoint.file import remove_checkpoints
+from streamfit.training.checkpoint.fingerprint import FingerprintMismatch
 from streamfit.training.tensors import resolve_device, sparse_model_threads, torch_threads
 
 #: The fewest rows of a validation batch: validation has no backward pass, so
@@ -63,6 +64,8 @@ class TrainResult:
         history: `History.history`: each epoch's loss and metrics.
         model_kind: the model kind trained ("auto" resolved).
         seconds: the time of each step: prepare, train, save, total.
+        replaced: None, or the streamfit bundle that was in `bundle` before
+            and was replaced (`mlp, 300 training rows, written 2026-12-02 02:40`).
     """
 
     bundle: Path
@@ -70,6 +73,7 @@ class TrainResult:
     history: dict
     model_kind: str
     seconds: dict
+    replaced: str | None = None
 
 
 def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None = None,
@@ -122,11 +126,12 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         history = _fit(model, train, validation_batches, dataset, config, kind)
         trained_at = time.perf_counter()
         seconds = {"prepare": prepared_at - started, "train": trained_at - prepared_at}
-        _save(spec, config, dataset, extractor, model, kind, history, seconds)
+        replaced = _save(spec, config, dataset, extractor, model, kind, history, seconds)
         done = time.perf_counter()
     return TrainResult(bundle=Path(config.output), dataset=dataset, history=history.history,
                        model_kind=kind,
-                       seconds={**seconds, "save": done - trained_at, "total": done - started})
+                       seconds={**seconds, "save": done - trained_at, "total": done - started},
+                       replaced=replaced)
 
 
 def _warm_up_optimizer_imports() -> threading.Thread:
@@ -167,6 +172,7 @@ def _prepare(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | Non
     """The prepared dataset: rank 0 prepares (or reuses) it, the others then open its cache."""
     def prepare() -> PreparedDataset:
         check_output_dir(Path(config.output), option="output")  # before hours of training, not after
+        check_resume(spec, config, validation)  # before the prepare, which the resume may not need
         return (prepared or start_prepare(spec, config, validation, log)).result()
 
     shared = distributed.on_main_rank(prepare, share=lambda dataset: (
@@ -278,10 +284,13 @@ def _class_weight(dataset: PreparedDataset, config: TrainConfig) -> dict[int, fl
 
 
 def _checkpoint_folder(config: TrainConfig) -> Path:
-    """`output/checkpoints`, emptied by rank 0 unless the run resumes from it."""
+    """`output/checkpoints`, its checkpoints removed by rank 0 unless the run resumes from them.
+
+    Only checkpoints are removed: a file of anyone else's there stays.
+    """
     checkpoints = Path(config.output) / "checkpoints"
     if not config.resume and distributed.is_main():
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        remove_checkpoints(checkpoints)
     return checkpoints
 
 
@@ -293,35 +302,55 @@ def _fit(model: Model, train: PreparedBatches, validation: PreparedBatches | Non
         callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience,
                                        restore_best_weights=True))
     checkpoints = _checkpoint_folder(config)
-    with torch_threads(config.threads or sparse_model_threads(model.module)):
-        return model.fit(
-            train, epochs=config.epochs, validation_data=validation, callbacks=callbacks,
-            class_weight=_class_weight(dataset, config), verbose=config.verbose,
-            workers=config.workers, checkpoint_dir=checkpoints,
-            checkpoint_every_steps=config.checkpoint_every_steps,
-            checkpoint_every_minutes=config.checkpoint_every_minutes,
-            keep_checkpoints=config.keep_checkpoints, resume_from=checkpoints if config.resume else None,
-            fingerprint=_fingerprint(dataset, config, kind))
+    try:
+        with torch_threads(config.threads or sparse_model_threads(model.module)):
+            return model.fit(
+                train, epochs=config.epochs, validation_data=validation, callbacks=callbacks,
+                class_weight=_class_weight(dataset, config), verbose=config.verbose,
+                workers=config.workers, checkpoint_dir=checkpoints,
+                checkpoint_every_steps=config.checkpoint_every_steps,
+                checkpoint_every_minutes=config.checkpoint_every_minutes,
+                keep_checkpoints=config.keep_checkpoints,
+                resume_from=checkpoints if config.resume else None,
+                fingerprint=_fingerprint(dataset, config, kind))
+    except FingerprintMismatch as error:
+        # The recipe's own words: its `resume` option, not fit's checkpoint_dir.
+        raise resume_refused(error.path, error.differences) from None
+    except OptionError as error:
+        if error.option != "checkpoint_dir":
+            raise
+        # The checkpoints go in output/checkpoints: `output` is the recipe's option for them.
+        raise OptionError("output", config.output, error.problem) from None
 
 
 def _fingerprint(dataset: PreparedDataset, config: TrainConfig, kind: str) -> dict:
-    """What a checkpoint must agree on to be resumed: the data and the recipe's options."""
-    options = config.fingerprint()
-    options["model_kind"] = kind
-    return {"data": dataset.manifest["key"], "options": json.loads(json.dumps(options))}
+    """What a checkpoint must agree on to be resumed: the data and the recipe's options.
+
+    The data is the prepared dataset's key, which `check_resume` computes before preparing.
+    """
+    return {"data": dataset.manifest["key"], "options": run_options(config, kind)}
 
 
 def _save(spec: SourceSpec, config: TrainConfig, dataset: PreparedDataset, extractor: FeatureExtractor,
-          model: Model, kind: str, history: History, seconds: dict) -> None:
-    """Rank 0 writes the bundle: what predicting needs, and a summary of the run."""
+          model: Model, kind: str, history: History, seconds: dict) -> str | None:
+    """Rank 0 writes the bundle: what predicting needs, and a summary of the run.
+
+    Returns:
+        The bundle it replaced (`check_output_dir`'s description), or None.
+    """
     info = {"train_rows": dataset.stats["train_rows"], "epochs": len(history.epoch),
             "seconds": seconds, "prepare_reused": dataset.reused,
             "history": history.history, "data_wait": history.data_wait,
             "accounting": dataset.manifest["accounting"]}
-    distributed.on_main_rank(lambda: save_bundle(
-        Path(config.output), tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
-        vocabulary=dataset.vocabulary, extractor=extractor, module=model.module.cpu(),
-        model_kind=kind, labels=dataset.labels, source=spec_options(spec), info=info))
+    def save() -> str | None:
+        replaced = check_output_dir(Path(config.output), option="output")
+        save_bundle(Path(config.output), tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
+                    vocabulary=dataset.vocabulary, extractor=extractor, module=model.module.cpu(),
+                    model_kind=kind, labels=dataset.labels, source=spec_options(spec), info=info,
+                    option="output")
+        return replaced
+
+    return distributed.on_main_rank(save, share=lambda replaced: replaced)
 
 
 def spec_options(spec: SourceSpec) -> dict:

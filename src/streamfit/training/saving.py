@@ -14,14 +14,19 @@ The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle  # only for its exception: torch.load(weights_only=True) raises it
+import stat
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.files import write_atomic
 from streamfit.models.registry import module_class, registered_name
 
@@ -32,6 +37,93 @@ FORMAT = "streamfit.model"
 VERSION = 1
 WEIGHTS = "weights.pt"
 META = "model.json"
+
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading; a symbolic link or anything but a regular file is refused.
+
+    Raises:
+        UserError: `PATH: ...` missing, a symbolic link, or not a regular file.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP or path.is_symlink():
+            raise UserError(f"{path}: is a symbolic link, which streamfit does not follow inside a "
+                            "saved model, bundle or checkpoint (copy the file in place of the link)") from None
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{path}: is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def load_weights(file: IO[bytes]) -> dict[str, torch.Tensor]:
+    """A state dict of tensors from an open `.pt` file, memory-mapped where the system allows.
+
+    Read with `torch.load(weights_only=True)`: pickled Python objects are refused
+    unread. Mapped, its tensors cost no memory until used, so shapes can be
+    checked (`check_weights_fit`) before anything is allocated.
+
+    Raises:
+        UserError: a file of pickled objects, not a tensor file, truncated, or
+            not a flat dict of tensors (the message names no path: the caller's does).
+    """
+    by_fd = f"/proc/self/fd/{file.fileno()}"
+    try:
+        if os.path.exists(by_fd):  # the file opened, not whatever its name now points to
+            state = torch.load(by_fd, map_location="cpu", weights_only=True, mmap=True)
+        else:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError("holds pickled Python objects, not only tensors; it was refused unread") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
+            zipfile.BadZipFile) as error:
+        text = str(error).strip()
+        raise UserError(f"not a readable tensor file ({text.splitlines()[0] if text else type(error).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                              for key, value in state.items()):
+        raise UserError("holds no flat dict of named tensors")
+    return state
+
+
+def check_weights_fit(build: Callable[[], torch.nn.Module], weights: dict[str, torch.Tensor],
+                      declared_by: str, weights_name: str) -> None:
+    """Compare the shapes a module would have with `weights`, allocating nothing.
+
+    `build()` runs on torch's meta device (no memory, no initialisation), so a
+    config that declares a huge model costs nothing before it is refused.
+
+    Args:
+        build: builds the module as the config declares it.
+        weights: the state dict it must load.
+        declared_by: what declared the config, for the message ("bundle.json's model.config").
+        weights_name: the weights' file, for the message.
+
+    Raises:
+        UserError: `declared_by implies input_layer.weight of shape [25000000, 32], weights_name
+            holds [2000, 32]`; a tensor missing or extra. OptionError: from `build`.
+    """
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(value.shape) for name, value in build().state_dict().items()}
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 (a module of the user's that cannot be built on meta: built for real next)
+        return
+    for name, shape in expected.items():
+        if name not in weights:
+            raise UserError(f"{declared_by} implies a tensor {name!r}, which {weights_name} lacks")
+        if tuple(weights[name].shape) != shape:
+            raise UserError(f"{declared_by} implies {name} of shape {list(shape)}, {weights_name} "
+                            f"holds {list(weights[name].shape)}")
+    extra = [name for name in weights if name not in expected]
+    if extra:
+        raise UserError(f"{weights_name} holds a tensor {extra[0]!r}, which {declared_by} has no place for")
 
 
 def _module_meta(module: torch.nn.Module) -> dict[str, Any]:
@@ -73,12 +165,15 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
-    if not (path / META).is_file() or not (path / WEIGHTS).is_file():
+    if not (path / META).exists() or not (path / WEIGHTS).exists():
         raise UserError(
             f"{path} is not a saved streamfit model (it needs {META} and {WEIGHTS}); "
             "give the directory that Model.save wrote")
     try:
-        meta = json.loads((path / META).read_text())
+        with open_regular(path / META) as file:
+            meta = json.loads(file.read())
+    except UserError as error:
+        raise UserError(f"{error}; save the model again") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"{path / META} is not valid JSON ({error}); save the model again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -87,7 +182,32 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise UserError(
             f"{path / META} has format version {meta.get('version')}; this streamfit reads "
             f"version {VERSION}, so upgrade streamfit")
+    _check_fields(path / META, meta)
     return meta
+
+
+#: model.json's fields and the kinds of value each may hold.
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "format": (str,), "version": (int,), "module": (dict,), "loss": (str, type(None)),
+    "optimizer": (str, type(None)), "metrics": (list,), "seed": (int, type(None))}
+_MODULE_FIELDS: dict[str, tuple[type, ...]] = {
+    "class": (str,), "registered_name": (str, type(None)), "config": (dict, type(None))}
+
+
+def _check_fields(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse an unknown, missing or ill-typed field of model.json, naming it."""
+    for fields, part, prefix in ((_FIELDS, meta, ""), (_MODULE_FIELDS, meta.get("module"), "module.")):
+        unknown = [key for key in part if key not in fields]
+        if unknown:
+            raise UserError(f"{path}: unknown field {prefix}{unknown[0]!r}; the file was damaged or "
+                            "tampered with: save the model again")
+        for key, kinds in fields.items():
+            if key not in part or not isinstance(part[key], kinds) or isinstance(part[key], bool) and bool not in kinds:
+                raise UserError(f"{path}: the field {prefix}{key} is missing or of the wrong kind; the "
+                                "file was damaged or tampered with: save the model again")
+    if not all(isinstance(metric, str) for metric in meta["metrics"]):
+        raise UserError(f"{path}: the field metrics must list names; the file was damaged or tampered "
+                        "with: save the model again")
 
 
 def _rebuild(path: Path, info: dict[str, Any]) -> torch.nn.Module:
@@ -121,9 +241,30 @@ def read_model(path: str | os.PathLike,
     path = Path(path)
     meta = _read_meta(path)
     info = meta["module"]
+    try:
+        with open_regular(path / WEIGHTS) as file:
+            weights = load_weights(file)
+    except UserError as error:
+        where = "" if str(error).startswith(str(path)) else f"{path / WEIGHTS}: "
+        raise UserError(f"{where}{error}; save the model again (or pass the file that Model.save "
+                        "wrote)") from None
     if module is None:
-        module = _rebuild(path, info)
-    weights = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+        def rebuild() -> torch.nn.Module:
+            return _rebuild(path, info)
+
+        try:
+            check_weights_fit(rebuild, weights, f"{path / META}'s module.config", WEIGHTS)
+            module = rebuild()
+        except OptionError as error:
+            raise UserError(f"{path / META}: module.config.{error.option}={error.value!r} "
+                            f"{error.problem}; save the model again") from None
+        except UserError as error:
+            if str(error).startswith(str(path)):
+                raise
+            raise UserError(f"{error}; save the model again") from None
+        except (TypeError, ValueError) as error:
+            raise UserError(f"{path / META}: the field module.config does not fit {info['class']} "
+                            f"({str(error).strip().splitlines()[0]}); save the model again") from None
     try:
         module.load_state_dict(weights)
     except RuntimeError as error:

@@ -29,27 +29,36 @@ half exists.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import pickle
 import re
+import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.files import write_atomic
 from streamfit.sampling.sampler import SamplerState
+from streamfit.training.saving import open_regular
 from streamfit.training.stateful import Stateful
 
 FORMAT = "streamfit.checkpoint"
 #: 2: `History` is saved among the callbacks (`History#0`), not as its own `history`.
 VERSION = 2
 _NAME = re.compile(r"^ckpt-(\d+)-e(\d+)-s(\d+)\.json$")
+#: The files a checkpoint directory holds of ours: checkpoints and their temporaries.
+_OURS = re.compile(r"^\.?ckpt-\d+-e\d+-s\d+\.(json|pt)(\.tmp)?$")
+#: The largest checkpoint `.json` read (a real one holds a few kB and the training history).
+_MAX_JSON_BYTES = 64 << 20
 _CHUNK = 1 << 20
 
 
@@ -114,12 +123,20 @@ class Checkpoint:
             raise UserError(f"cannot resume from {self.path}: {error}") from None
 
 
-def _sha256(path: Path) -> str:
+def _sha256(source: Path | IO[bytes]) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
+    with open(source, "rb") if isinstance(source, (str, os.PathLike)) else contextlib.nullcontext(source) as file:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading, refused (`UserError`) when a link or not a regular file."""
+    try:
+        return open_regular(path)
+    except UserError as error:
+        raise UserError(f"checkpoint {error}; give a checkpoint that fit wrote") from None
 
 
 def body_digest(meta: dict[str, Any]) -> str:
@@ -159,10 +176,76 @@ def write_checkpoint(directory: Path, serial: int, epoch: int, step: int,
         text = json.dumps(meta, indent=1) + "\n"
         write_atomic(json_path, lambda file: file.write(text.encode()))
     except OSError as error:
-        raise UserError(
-            f"cannot write the checkpoint {json_path} ({error.strerror or error}); free "
-            "space or give another checkpoint_dir") from None
+        needed = ""
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            size = sum(t.numel() * t.element_size() for t in _tensors_in(tensors))
+            try:
+                free = f", {shutil.disk_usage(directory).free} free"
+            except OSError:
+                free = ""
+            needed = f": it needs about {size} bytes{free}"
+        raise OptionError(
+            "checkpoint_dir", str(directory),
+            f"cannot take the checkpoint {json_path.name} ({error.strerror or error}){needed}; "
+            "free space or give another directory (the earlier checkpoints are as they were)") from None
     return json_path
+
+
+def _tensors_in(value: Any):
+    """Every tensor in a nest of dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors_in(item)
+
+
+#: A checkpoint `.json`'s fields and the kinds each holds (`None`: any JSON value).
+_FIELDS: dict[str, tuple[type, ...] | None] = {
+    "format": (str,), "version": (int,), "serial": (int,), "written": (str,),
+    "fingerprint": (dict,), "position": (dict,), "epoch_begun": (bool,), "stop_training": (bool,),
+    "logs": None, "time": (dict,), "running": None, "callbacks": None, "tensors": (str,),
+    "bytes": (int,), "sha256": (str,), "digest": (str,)}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def remove_checkpoints(directory: Path) -> None:
+    """Remove the checkpoints in `directory` (and their temporaries), then it if it is empty.
+
+    Only files named as checkpoints are removed: anything else there stays.
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if _OURS.match(name):
+            with contextlib.suppress(FileNotFoundError):
+                (directory / name).unlink()
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def _check_fields(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse an unknown, missing or ill-kinded field, naming it."""
+    for key in meta:
+        if key not in _FIELDS:
+            raise damaged(path, f"its field {key!r} is none of a checkpoint's")
+    for key, kinds in _FIELDS.items():
+        if key not in meta:
+            raise damaged(path, f"its field {key!r} is missing")
+        value = meta[key]
+        if kinds is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            raise damaged(path, f"its field {key!r} holds a {type(value).__name__}")
+    name = meta["tensors"]
+    if (name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name or name.startswith(".")
+            or not name.endswith(".pt")):
+        raise damaged(path, f"its field 'tensors' is {name!r}, not the name of a .pt file beside it")
+    if meta["bytes"] < 0 or not _SHA256.match(meta["sha256"]):
+        raise damaged(path, "its fields 'bytes' and 'sha256' are no size and SHA-256")
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -180,10 +263,11 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if path.suffix == ".pt":
         path = path.with_suffix(".json")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise UserError(f"checkpoint {path} does not exist; give a checkpoint's .json or its directory")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        with _open_regular(path) as file:
+            meta = json.loads(file.read(_MAX_JSON_BYTES + 1))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise damaged(path, f"not valid JSON: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -193,37 +277,51 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                         f"streamfit reads version {VERSION}, so use the streamfit that wrote it")
     if meta.get("digest") != body_digest(meta):
         raise damaged(path, "its contents do not match their recorded digest")
+    _check_fields(path, meta)
     try:
         SamplerState.from_state_dict(meta["position"])
-    except (KeyError, TypeError, UserError) as error:
+    except (KeyError, TypeError, ValueError, UserError) as error:
         raise damaged(path, f"its position is not one: {error}") from None
     tensor_path = path.with_name(meta["tensors"])
-    if not tensor_path.is_file():
+    if not tensor_path.exists() and not tensor_path.is_symlink():
         raise damaged(path, f"its tensor file {tensor_path.name} is missing")
-    size = tensor_path.stat().st_size
-    if size != meta["bytes"]:
-        raise damaged(path, f"{tensor_path.name} has {size} bytes, {meta['bytes']} were written")
-    if _sha256(tensor_path) != meta["sha256"]:
-        raise damaged(path, f"the SHA-256 of {tensor_path.name} differs from the one written")
-    return Checkpoint(path, meta, read_tensors(tensor_path))
+    try:
+        file = _open_regular(tensor_path)
+    except UserError as error:
+        raise damaged(path, str(error)) from None
+    with file:  # one open file, hashed and then read: no swapping it in between
+        size = os.fstat(file.fileno()).st_size
+        if size != meta["bytes"]:
+            raise damaged(path, f"{tensor_path.name} has {size} bytes, {meta['bytes']} were written")
+        if _sha256(file) != meta["sha256"]:
+            raise damaged(path, f"the SHA-256 of {tensor_path.name} differs from the one written")
+        file.seek(0)
+        return Checkpoint(path, meta, read_tensors(file, name=tensor_path))
 
 
-def read_tensors(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint's `.pt` without pickle.
+def read_tensors(source: str | os.PathLike | IO[bytes], name: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Load a checkpoint's `.pt` (a path, or an open file and its `name`) without pickle.
+
+    A path that is a symbolic link, or not a regular file, is refused.
 
     Raises:
         UserError: the file holds Python objects other than tensors and
             plain containers (refused unread), or is not a tensor file.
     """
+    if isinstance(source, (str, os.PathLike)):
+        with _open_regular(Path(source)) as file:
+            return read_tensors(file, source)
+    path = Path(name if name is not None else getattr(source, "name", "the checkpoint"))
     try:
-        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        tensors = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise UserError(
             f"{path} holds pickled Python objects, not only tensors; streamfit refuses to load "
             "it (checkpoints it writes never do): use a checkpoint that fit wrote") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
+            zipfile.BadZipFile) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise damaged(Path(path), first) from None
+        raise damaged(path, first) from None
     if not isinstance(tensors, dict):
-        raise damaged(Path(path), f"it holds a {type(tensors).__name__}, not a dict of tensors")
+        raise damaged(path, f"it holds a {type(tensors).__name__}, not a dict of tensors")
     return tensors

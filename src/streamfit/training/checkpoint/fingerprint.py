@@ -147,6 +147,21 @@ def _shared_facts(fingerprint: dict[str, Any], other_world: bool) -> dict[str, A
     return shared
 
 
+class FingerprintMismatch(UserError):  # noqa: N818 (a UserError, named for what it says)
+    """A checkpoint written for other data or options than the run resuming from it.
+
+    Attributes:
+        path: the checkpoint's `.json`.
+        differences: each difference, most telling first (`data.num_samples is
+            300 in the checkpoint but 250 now`).
+    """
+
+    def __init__(self, message: str, path: Any, differences: list[str]):
+        super().__init__(message)
+        self.path = path
+        self.differences = differences
+
+
 def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
     """Refuse a checkpoint written for other data or options.
 
@@ -154,8 +169,8 @@ def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
     same global batch size, is accepted (see `resume.for_world_size`).
 
     Raises:
-        UserError: naming up to three differences, e.g. `data.num_samples is
-            300 in the checkpoint but 250 now`.
+        FingerprintMismatch: (a UserError) naming up to three differences, e.g.
+            `data.num_samples is 300 in the checkpoint but 250 now`.
     """
     other_world = checkpoint.meta["fingerprint"].get("world_size", 1) != current.get("world_size", 1)
     saved = _flatten(_shared_facts(checkpoint.meta["fingerprint"], other_world))
@@ -169,7 +184,7 @@ def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
                    if key not in saved or key not in now or saved[key] != now[key]]
     if differences:
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
-        raise UserError(
+        raise FingerprintMismatch(
             f"cannot resume from {checkpoint.path}: it was written for other data or options: "
             f"{'; '.join(differences[:3])}{more}; resume with the same data and options, or "
-            "train from the start with another checkpoint_dir")
+            "train from the start with another checkpoint_dir", checkpoint.path, differences)
