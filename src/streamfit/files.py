@@ -6,17 +6,29 @@ that a crash (or power loss) at any moment leaves either the old file or
 the new one, never half of one. Checkpoints, model files, prepared-cache
 manifests and bundles all go through `write_atomic`.
 
+`is_disk_full` tells a full disk (or quota) from other write errors, so each
+writer can say which folder is full and how much it needed, in one line.
+
 This module imports nothing heavy (the command line uses it before torch loads).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+#: The errors of a write that found no room: a full device, an exhausted quota.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` is a write that found no room (pyarrow's write errors carry the errno too)."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
 
 
 def fsync_directory(directory: Path) -> None:

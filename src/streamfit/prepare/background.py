@@ -9,6 +9,18 @@ overlapped). `PrepareProcess` forks before torch is imported, so the child
 is small, runs `load_or_prepare` and reports the dataset's directory through
 a pipe; the parent opens it when it needs it.
 
+The child never outlives its work: `cancel()` stops it (SIGTERM, which the
+child turns into an exception that unwinds through prepare's cleanup), waits
+for it and then sweeps the cache folder's parent of work folders whose lock
+is free (`folders.sweep_stale`), so whatever instant the signal lands at,
+even before the child installed its handler or in the middle of its
+cleanup, nothing of its work is left. SIGTERM is blocked across the fork
+and unblocked by the child once its handler is in place. On Linux the child
+also asks the kernel for SIGTERM when its parent dies
+(`prctl(PR_SET_PDEATHSIG)`), so a killed `streamfit train` takes its
+prepare child with it; what a child killed outright leaves is swept by the
+next prepare in the same folder.
+
 Only `fork` gives the child this process's state without re-importing it,
 and forking is safe only before threads start, so `PrepareProcess` prepares
 in this process instead (when the caller asks for the result) on platforms
@@ -18,7 +30,9 @@ nothing left to overlap), or when another thread runs.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -27,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streamfit.errors import DataError, OptionError, UserError
+from streamfit.prepare.folders import cache_root, sweep_stale
 from streamfit.prepare.pipeline import (
     PreparedDataset,
     PrepareOptions,
@@ -61,12 +76,20 @@ class PrepareProcess:
                  validation: SourceSpec | None = None, progress: Callable[[str], None] | None = None):
         self._arguments = (spec, options, cache_dir, validation, progress)
         self._process = None
+        # Where the child's work folder lies: beside its cache folder.
+        self._work_parent = Path(cache_dir).parent if cache_dir else cache_root()
         if can_fork():
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child, args=(send, *self._arguments),
+            self._process = context.Process(target=_child, args=(send, os.getpid(), *self._arguments),
                                             name="streamfit-prepare", daemon=True)
-            self._process.start()
+            # The child starts with SIGTERM blocked and unblocks it once its handler is set,
+            # so a cancel() however early is handled, never the default death mid-work.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                self._process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             send.close()  # the child holds the other end; its exit ends our recv()
 
     @property
@@ -104,24 +127,54 @@ class PrepareProcess:
             raise _ERRORS[kind](*value)
         if kind == "crash":
             raise RuntimeError(f"preparing the data failed in its process:\n{value}")
-        dataset = open_prepared(value)
+        dataset = open_prepared(value, verify=False)  # the child has just written or checked it
         dataset.reused = reused
         return dataset
 
     def cancel(self) -> None:
-        """Stop the child, which removes its unfinished work, and wait for it."""
+        """Stop the child, wait for it, and remove what is left of its unfinished work.
+
+        The child removes its work folder as it unwinds; whatever the moment
+        the signal reached it, the sweep after it has ended removes the rest
+        (its lock died with it). Work folders of live processes stay.
+        """
         if self._process is None:
             return
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
         self._receive.close()
+        sweep_stale(self._work_parent)
 
 
-def _child(send, spec, options, cache_dir, validation, progress) -> None:
-    # SIGTERM (cancel) unwinds like an exception, so prepare's cleanup removes
-    # its temporary folder; Ctrl-C reaches the parent too, which reports it.
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies; exit if it already has.
+
+    The parent may die between the fork and the request, so the parent's pid
+    is checked after it: if it changed, this process was orphaned already.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the child may outlive a killed parent
+        return
+    if os.getppid() != parent:
+        sys.exit(128 + signal.SIGTERM)
+
+
+def _child(send, parent, spec, options, cache_dir, validation, progress) -> None:
+    # SIGTERM (cancel, or the parent's death) unwinds like an exception, so
+    # prepare's cleanup removes its work folder; it was blocked across the
+    # fork and is unblocked only once the handler is set. Ctrl-C reaches the
+    # parent too, which reports it.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        _die_with_parent(parent)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         dataset = load_or_prepare(spec, options, cache_dir, validation=validation, progress=progress)
         send.send(("ok", str(dataset.directory), dataset.reused))

@@ -1,8 +1,11 @@
-"""The prepared dataset on disk, and reading rows of it by id in bounded memory.
+"""The prepared dataset on disk, its checksums, and reading rows of it by id in bounded memory.
 
-A prepared dataset is a directory:
+A prepared dataset is a folder holding these files and nothing else:
 
-    manifest.json      sources (paths, sizes, mtimes), options, row accounting, stats
+    CACHEDIR.TAG       the marker: a cache directory tag (https://bford.info/cachedir/)
+                       saying streamfit wrote the folder, and in which format
+    manifest.json      sources (paths, sizes, mtimes), options, row accounting, stats,
+                       and `contents`: the size and CRC-32 of each file below
     vocabulary.arrow   the word vocabulary (Arrow IPC: word, df)
     ngrams.npz         n-gram document frequencies per class (feature selection)
     train.arrow        token ids per row and class ids (Arrow IPC file:
@@ -13,12 +16,28 @@ Split files are plain uncompressed Arrow IPC, readable by any Arrow tool.
 been touched count towards the resident set and would grow with the data over
 an epoch. It records where each row's ids lie in the file (8 bytes per row)
 and reads the rows of a batch with `os.preadv` into one buffer.
+
+**Vouched for, not trusted.** Each data file is checksummed as it is written
+(`Checksums.open` hashes the bytes on their way to the file: no extra pass)
+and checked when the dataset is opened (`verify_contents`: one sequential
+read in 1 MiB pieces, zlib's CRC-32 at about 3 GB/s, a few percent of a
+training run at most; see the pipeline's measurements). CRC-32 detects
+damage (a flipped byte, a truncated or missing file), not an attacker: one
+who can write the folder could rewrite the manifest too, which is why cache
+folders must be private (`streamfit.prepare.folders.check_private`).
+
+**Replaced only when proven ours.** `check_replaceable` lets streamfit
+replace a folder only when it is absent, empty, or holds the marker and no
+name but those above; anything else (a project folder, a model bundle, the
+root of the default cache) is refused with a one-line error.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +46,119 @@ import pyarrow.ipc as ipc
 
 from streamfit.errors import UserError
 
-CACHE_FORMAT = 1
+#: Format 2 added the marker and the checksums; a format 1 folder is still recognised as ours.
+CACHE_FORMAT = 2
+MARKER = "CACHEDIR.TAG"
+MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+               f"# A dataset prepared by streamfit, cache format {CACHE_FORMAT}. streamfit may replace\n"
+               "# this folder; it holds nothing else. About cache tags: https://bford.info/cachedir/\n")
+MANIFEST = "manifest.json"
+#: The data files a prepared dataset may hold (the manifest's `contents` lists those it has).
+DATA_FILES = ("vocabulary.arrow", "ngrams.npz", "train.arrow", "validation.arrow")
+KNOWN_NAMES = frozenset({MARKER, MANIFEST, *DATA_FILES})
+_READ_SIZE = 1 << 20
 SPLIT_SCHEMA = pa.schema([("ids", pa.list_(pa.int32())), ("label", pa.int32())])
 
 
-class SplitWriter:
-    """Append batches of rows (CSR-like ids and class ids) to a split file."""
+class CacheDamaged(UserError):  # noqa: N818 (a kind of UserError, named by what happened)
+    """A prepared dataset failed its checks; `problem` says how (`train.arrow is missing`)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, directory: Path, problem: str, fix: str):
+        super().__init__(f"{directory}: the prepared dataset is damaged ({problem}); {fix}")
+        self.directory, self.problem = directory, problem
+
+
+class _HashingFile:
+    """A write-only, forward-only file that CRC-32s the bytes on their way to `path`.
+
+    Unbuffered (the writers hand over whole buffers), so nothing is left to
+    flush when a write fails. It cannot seek, so writers that would go back
+    (zipfile) write sequentially; `read` exists only to say it cannot.
+    """
+
+    def __init__(self, path: Path, record):
+        self.path = Path(path)
+        self.crc, self.size = 0, 0
+        self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 (closed by close())
+        self._record = record
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, *_) -> bytes:
+        raise io.UnsupportedOperation("read")
+
+    def seek(self, *_) -> int:
+        raise io.UnsupportedOperation("seek")
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            done += self._file.write(view[done:])
+        self.crc = zlib.crc32(view, self.crc)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def __enter__(self) -> _HashingFile:
+        return self
+
+    def __exit__(self, error_type, *_) -> None:
+        if error_type is None:
+            self.close()
+        else:  # a failed write: nothing to record
+            self._file.close()
+
+    def close(self) -> None:
+        """Make the file durable, close it and record its size and checksum."""
+        if self._file.closed:
+            return
+        try:
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        self._record(self.path.name, {"size": self.size, "crc32": f"{self.crc:08x}"})
+
+
+class Checksums:
+    """The size and CRC-32 of each file written through `open`, for the manifest's `contents`."""
+
+    def __init__(self):
+        self.contents: dict[str, dict] = {}
+
+    def open(self, path: Path) -> _HashingFile:
+        """A file to write `path` through; closing it records the file's size and checksum."""
+        return _HashingFile(path, self.contents.__setitem__)
+
+
+class SplitWriter:
+    """Append batches of rows (CSR-like ids and class ids) to a split file.
+
+    Args:
+        path: the split file.
+        checksums: where the file's size and checksum are recorded when closed
+            (a dataset's `Checksums`; by default, a new one).
+    """
+
+    def __init__(self, path: Path, checksums: Checksums | None = None):
         self.path = path
         self.rows = 0
-        self._writer = ipc.new_file(str(path), SPLIT_SCHEMA)
+        self.checksums = checksums or Checksums()
+        self._file = self.checksums.open(path)
+        self._writer = ipc.new_file(self._file, SPLIT_SCHEMA)
 
     def write(self, offsets: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> None:
         if len(labels) == 0:
@@ -48,6 +169,7 @@ class SplitWriter:
 
     def close(self) -> None:
         self._writer.close()
+        self._file.close()
 
 
 class PreparedSplit:
@@ -122,14 +244,132 @@ class PreparedSplit:
         self.close()
 
 
-def read_manifest(directory: str | Path) -> dict | None:
-    """The manifest of a prepared dataset, or None when there is none (or a stale one)."""
-    path = Path(directory) / "manifest.json"
+def has_marker(directory: Path) -> bool:
+    """Whether `directory` holds streamfit's marker (any cache format)."""
+    try:
+        text = (Path(directory) / MARKER).read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    head, _, _ = MARKER_TEXT.partition(" cache format")
+    return text.startswith(head)
+
+
+def read_manifest(directory: str | Path) -> tuple[dict | None, str | None]:
+    """The manifest of a prepared dataset, and what is wrong with it.
+
+    Returns:
+        `(manifest, None)` for a current manifest; `(None, problem)` when there
+        is none, it cannot be read, or it is of another cache format.
+    """
+    path = Path(directory) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if manifest.get("format") == CACHE_FORMAT else None
+    except FileNotFoundError:
+        return None, f"{MANIFEST} is missing"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return None, f"{MANIFEST} is unreadable: {error}"
+    if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        return None, f"{MANIFEST} is of cache format {found!r}, not {CACHE_FORMAT}"
+    if not isinstance(manifest.get("contents"), dict):
+        return None, f"{MANIFEST} lists no contents"
+    return manifest, None
+
+
+def verify_contents(directory: Path, manifest: dict) -> str | None:
+    """Check each file the manifest lists against its size and CRC-32; None when all match.
+
+    Reads each file once, in 1 MiB pieces (no memory map, so the resident set
+    does not grow). The first problem is returned as a phrase naming the
+    file (`train.arrow does not match its checksum`).
+    """
+    contents = manifest["contents"]
+    for name in ("vocabulary.arrow", "ngrams.npz", "train.arrow"):
+        if name not in contents:
+            return f"{MANIFEST} does not list {name}"
+    buffer = bytearray(_READ_SIZE)
+    view = memoryview(buffer)
+    for name, expected in contents.items():
+        if name not in DATA_FILES or not isinstance(expected, dict):
+            return f"{MANIFEST} lists {name!r}, which is no file of a prepared dataset"
+        path = Path(directory) / name
+        crc, size = 0, 0
+        try:
+            with open(path, "rb", buffering=0) as file:
+                while n := file.readinto(buffer):
+                    crc = zlib.crc32(view[:n], crc)
+                    size += n
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except OSError as error:
+            return f"{name} cannot be read: {error.strerror or error}"
+        if size != expected.get("size"):
+            return f"{name} has {size} bytes where {expected.get('size')} were written"
+        if f"{crc:08x}" != expected.get("crc32"):
+            return f"{name} does not match its checksum"
+    return None
+
+
+def _is_ours(directory: Path, names: set[str]) -> bool:
+    """Whether `directory` (holding `names`) is a prepared dataset streamfit wrote."""
+    if not names <= KNOWN_NAMES:
+        return False
+    if has_marker(directory):
+        return True
+    # Format 1 had no marker: its manifest says the format and holds the cache key.
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and manifest.get("format") == 1 and "key" in manifest
+            and MARKER not in names)
+
+
+def check_replaceable(directory: Path) -> None:
+    """Refuse to replace `directory` unless it is absent, empty or a prepared dataset of ours.
+
+    Raises:
+        UserError: one line naming the folder, what it seems to be, and the fix.
+    """
+    directory = Path(directory)
+    try:
+        names = set(os.listdir(directory))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UserError(f"{directory}: is a file, not a cache folder; give the path of a folder "
+                        "for the prepared dataset") from None
+    except OSError as error:
+        raise UserError(f"{directory}: cannot read the cache folder ({error.strerror}); "
+                        "give another") from None
+    if not names or _is_ours(directory, names):
+        return
+    datasets = [name for name in sorted(names) if (directory / name).is_dir()
+                and _is_ours(directory / name, set(_listdir(directory / name)))]
+    if datasets:
+        raise UserError(f"{directory}: holds prepared datasets ({', '.join(datasets[:3])}"
+                        f"{', ...' if len(datasets) > 3 else ''}), so it is a cache root, not one "
+                        f"dataset's folder; give the cache a folder of its own (e.g. {directory / 'mydata'}) "
+                        "or leave it out for the default one")
+    if "bundle.json" in names:
+        raise UserError(f"{directory}: is a model bundle, not a prepared dataset; streamfit will not "
+                        "replace it: give the cache another folder")
+    shown = ", ".join(sorted(names - KNOWN_NAMES)[:3] or sorted(names)[:3])
+    raise UserError(f"{directory}: holds files streamfit did not write ({shown}"
+                    f"{', ...' if len(names) > 3 else ''}); streamfit replaces only a prepared "
+                    "dataset of its own: give the cache an empty or new folder")
+
+
+def _listdir(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
+
+
+def write_marker(directory: Path) -> None:
+    """Write the marker that says streamfit wrote `directory`."""
+    (Path(directory) / MARKER).write_text(MARKER_TEXT)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
