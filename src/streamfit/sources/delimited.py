@@ -4,8 +4,9 @@ CSV follows RFC 4180 as pyarrow reads it: a field may be quoted with `"`, a
 quoted field may hold delimiters and line breaks, `""` is a quote inside it,
 and a quote inside an unquoted field is an ordinary character. TSV has no
 quoting at all: `"` is ordinary everywhere, fields cannot hold tabs or line
-breaks (the layout of SST-2 and most TSV exports). Lines end with "\\n" or
-"\\r\\n". Every column is read as bytes, then as UTF-8 text: nothing is ever
+breaks (the layout of SST-2 and most TSV exports). Lines end with "\\n",
+"\\r\\n" or a bare "\\r", as in Python's csv module (`streams` turns a bare
+"\\r" into "\\n" before parsing, also inside quoted fields). Every column is read as bytes, then as UTF-8 text: nothing is ever
 inferred, so a label "01" stays "01".
 
 How line numbers stay exact

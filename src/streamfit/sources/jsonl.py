@@ -12,7 +12,8 @@ bad line costs one row and its line number stays exact.
 Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
 object or array where text or label should be) and "missing_text_field"
 (none of the text keys is there, or all are null). A missing or null label is
-"missing_label". Blank lines are not rows (notes["blank_lines"]).
+"missing_label". Blank lines are not rows (notes["blank_lines"]). A line
+ends with "\\n", "\\r\\n" or a bare "\\r" (see `streams`).
 """
 
 from __future__ import annotations

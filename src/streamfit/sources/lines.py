@@ -13,7 +13,8 @@ from the text.
 
 text: each line is an unlabelled document, kept as it is (without its line
 break). Blank lines are not rows in either format (notes["blank_lines"]);
-lines of only spaces are "empty_text".
+lines of only spaces are "empty_text". A line ends with "\\n", "\\r\\n" or a
+bare "\\r" (see `streams`).
 """
 
 from __future__ import annotations
