@@ -1,6 +1,7 @@
 """The `streamfit` command end to end on small generated data, and every user error."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -47,7 +48,7 @@ def test_predict_writes_one_row_per_input_row(trained, capsys):
     tmp_path, test, _ = trained
     code, out, _ = run(capsys, "predict", tmp_path / "model", test)
     lines = out.splitlines()
-    assert code == 0 and lines[0] == '"label","probability"' and len(lines) == 201
+    assert code == 0 and lines[0] == '"row","file","line","label","probability","skipped"' and len(lines) == 201
     assert run(capsys, "predict", tmp_path / "model", test, "--output", tmp_path / "p.jsonl")[0] == 0
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 200 and {r["label"] for r in rows} <= {"neg", "pos"}
@@ -107,7 +108,8 @@ def test_predict_keeps_rows_with_empty_text_one_prediction_per_row(trained, caps
     data.write_text('label,text\n"pos","a great film"\n"","   "\n"neg","awful and boring"\n')
     code, out, _ = run(capsys, "predict", tmp_path / "model", data)
     assert code == 0 and len(out.splitlines()) == 4
-    assert out.splitlines()[1].startswith('"pos"') and out.splitlines()[3].startswith('"neg"')
+    labels = [line.split(",")[3] for line in out.splitlines()[1:]]
+    assert labels[0] == '"pos"' and labels[2] == '"neg"'
 
 
 def test_evaluate_reports_labels_training_never_saw_with_their_lines(trained, capsys):
@@ -219,3 +221,85 @@ def test_prepare_takes_train_s_own_preparing_options(tmp_path, write_corpus, cap
     data = write_corpus(tmp_path / "d.csv", 50)
     code, _, err = run(capsys, "prepare", data, "--cache", tmp_path / "c", "--ngrams", "0")
     assert (code, err) == (2, "streamfit: error: --ngrams 0 must be an integer >= 1\n")
+
+
+def _train(capsys, data, tmp_path, *extra):
+    return run(capsys, "train", data, "--output", tmp_path / "m", "--cache", tmp_path / "c",
+               "--epochs", "1", "--batch-size", "32", *extra)
+
+
+def test_train_shows_the_data_notes_that_inspect_shows(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    text = data.read_text(encoding="utf-8").splitlines(keepends=True)
+    text[3] = text[3].replace('"', '"café ', 1)  # one row in latin-1, read without --encoding
+    data.write_bytes("".join(text[:3]).encode() + text[3].encode("latin-1") + "".join(text[4:]).encode())
+    code, inspected, _ = run(capsys, "inspect", data)
+    assert code == 0 and "note invalid_utf8_rows: 1" in inspected
+    code, out, err = _train(capsys, data, tmp_path)
+    assert code == 0, err
+    assert "data: note invalid_utf8_rows: 1" in out.splitlines()
+
+
+def test_train_says_it_replaced_its_own_bundle(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    code, out, _ = _train(capsys, data, tmp_path)
+    assert code == 0 and "replaced the bundle" not in out
+    code, out, _ = _train(capsys, data, tmp_path)
+    assert code == 0
+    replaced = [line for line in out.splitlines() if line.startswith("replaced")]
+    assert len(replaced) == 1 and re.fullmatch(
+        rf"replaced the bundle in {re.escape(str(tmp_path / 'm'))} \(mlp, \d+ training rows, "
+        r"written \d{4}-\d\d-\d\d \d\d:\d\d\)", replaced[0]), replaced
+
+
+@pytest.mark.parametrize("planted, line", [
+    ({"bundle.json": '{"format": "someone-else"}'},
+     "--output {m} holds a bundle.json that is not a streamfit bundle's; choose an empty or new "
+     "directory (streamfit replaces only its own bundles)"),
+    ({"notes.txt": "mine"},
+     "--output {m} exists and is not a streamfit bundle (it holds 'notes.txt'); choose an empty or "
+     "new directory"),
+])
+def test_train_does_not_overwrite_what_is_not_its_bundle(tmp_path, write_corpus, capsys, planted, line):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    (tmp_path / "m").mkdir()
+    for name, text in planted.items():
+        (tmp_path / "m" / name).write_text(text)
+    code, _, err = _train(capsys, data, tmp_path)
+    assert code == 2 and err == f"streamfit: error: {line.format(m=tmp_path / 'm')}\n"
+    assert {p.name: p.read_text() for p in (tmp_path / "m").iterdir()} == planted
+    assert not (tmp_path / "c").exists()  # refused before preparing
+
+
+def test_a_bundle_with_a_stranger_file_is_not_replaced(tmp_path, write_corpus, capsys):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    assert _train(capsys, data, tmp_path)[0] == 0
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir() if p.is_file()}
+    code, _, err = _train(capsys, data, tmp_path)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"streamfit: error: --output {tmp_path / 'm'} is a streamfit bundle but also "
+                          "holds 'notes.txt', which streamfit did not write, so it is not replaced")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("change, named", [
+    ("data", "the file {data} changed (size or modification time)"),
+    ("layers", "layers is 2 in the checkpoint but 3 now"),
+])
+def test_resume_after_the_data_or_options_changed_is_refused_before_preparing(
+        tmp_path, write_corpus, capsys, change, named):
+    data = write_corpus(tmp_path / "a.csv", 100)
+    argv = ["train", data, "--output", tmp_path / "m", "--epochs", "2", "--batch-size", "16",
+            "--checkpoint-every", "2", "--verbose", "0"]
+    assert run(capsys, *argv, "--cache", tmp_path / "c")[0] == 0
+    if change == "data":
+        write_corpus(data, 120)
+    else:
+        argv += ["--layers", "3"]
+    code, out, err = run(capsys, *argv, "--cache", tmp_path / "c2", "--resume")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"streamfit: error: --resume cannot continue from {tmp_path / 'm'}/checkpoints/ckpt-")
+    assert named.format(data=data) in err
+    assert "checkpoint_dir" not in err and "drop the option to train from the start" in err
+    assert not (tmp_path / "c2").exists()  # refused before preparing

@@ -1,10 +1,29 @@
-"""`streamfit predict`: one prediction (label, probability) per input row."""
+"""`streamfit predict`: one answer per input row, in input order.
+
+Each output row is one data row of the input (headers and blank lines are not
+rows), good or bad:
+
+| column | value |
+| --- | --- |
+| row | the row's 1-based number in the whole input (all files, in order) |
+| file | the file it is in, as resolved from DATA |
+| line | the 1-based line where it starts (the row number for Parquet) |
+| id | the `--id` column's value, when `--id` is given |
+| label | the predicted label; empty for a row that could not be read |
+| probability | the label's probability; empty for a row that could not be read |
+| skipped | empty, or why the row could not be read (`wrong_field_count`, ...) |
+
+The writing is columnar: a batch is merged with the skipped rows among it by
+(file, line) with numpy and written as CSV by pyarrow, or as JSON Lines joined
+by pyarrow.compute, with no Python per row.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -12,17 +31,34 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from streamfit.cli.args import add_source_arguments, bundle_overrides
-from streamfit.errors import UserError
-from streamfit.sources import RowAccounting
+from streamfit.errors import OptionError, UserError
+from streamfit.sources import RowAccounting, SourceSpec, iter_records, parse_columns, resolve_paths
+from streamfit.sources.spec import file_format
+
+# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+LINE_FORMATS = ("fasttext", "text")
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("predict", help="predict labels for new data",
-                                   description="Write one prediction per row of DATA: the label and "
-                                               "its probability, as CSV or JSON Lines (by the "
-                                               "extension of --output; CSV on stdout).")
+    parser = subparsers.add_parser(
+        "predict", help="predict labels for new data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Write one answer per data row of DATA, in input order, as CSV or JSON Lines (by the\n"
+            "extension of --output; CSV on stdout). Columns: row (1-based, over all files), file,\n"
+            "line (where the row starts; the row number for Parquet), id (with --id), label,\n"
+            "probability, skipped. A row that cannot be read (wrong field count, broken quoting,\n"
+            "bad JSON, no text field) keeps its place: empty label and probability, and the cause\n"
+            "in skipped (null in JSON Lines); the summary of skipped rows goes to stderr. An empty\n"
+            "text is still predicted.\n\n"
+            "CSV output neutralises label names a spreadsheet would run as formulas (OWASP: those\n"
+            "starting with = + - @, tab or carriage return get a leading ', so -1 is written '-1);\n"
+            "JSON Lines keeps every label exactly."))
     parser.add_argument("bundle", metavar="DIR", help="a bundle written by `streamfit train`")
     add_source_arguments(parser, defaults=False)
+    parser.add_argument("--id", metavar="COL", default=None,
+                        help="a column of DATA (name or 0-based index) copied to each output row as id")
     parser.add_argument("--output", "-o", metavar="FILE", help="a .csv or .jsonl file (default: stdout)")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -37,33 +73,206 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")
     bundle = load_bundle(args.bundle)
     spec = bundle.source_spec(args.data, labelled=False, **bundle_overrides(args, label=False))
-    accounting = RowAccounting(strict=spec.strict)
-    jsonl = bool(args.output and args.output.endswith(".jsonl"))
-    names = pa.array(bundle.labels.names, pa.string())
-    quoted = pa.array([json.dumps(name) for name in bundle.labels.names], pa.string())
+    accounting = RowAccounting(strict=spec.strict, log_skips=True)
+    batches = bundle.predict_rows(spec, accounting, args.batch_size, args.device)
+    ids = IdColumn(spec, parse_columns(args.id)[0] if args.id is not None else None)
+    writer = Writer(bundle.labels.names, accounting.files, jsonl=bool(args.output and args.output.endswith(".jsonl")),
+                    with_id=args.id is not None)
     out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
-        first = True
-        for _, probabilities in bundle.predict_source(spec, accounting, args.batch_size, args.device):
-            best = probabilities.argmax(axis=1)
-            probability = pa.array(probabilities[np.arange(len(best)), best].round(6))
-            if jsonl:
-                lines = pc.binary_join_element_wise(
-                    '{"label": ', quoted.take(pa.array(best)), ', "probability": ',
-                    pc.cast(probability, pa.string()), "}\n", "")
-                # The lines' UTF-8 bytes back to back: the array's data buffer, no per-row Python.
-                _, offsets, data = lines.buffers()
-                ends = np.frombuffer(offsets, dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
-                out.write(memoryview(data)[ends[0]:ends[1]])
-            else:
-                table = pa.table({"label": names.take(pa.array(best)), "probability": probability})
-                sink = pa.BufferOutputStream()
-                pcsv.write_csv(table, sink, pcsv.WriteOptions(include_header=first, quoting_style="needed"))
-                out.write(sink.getvalue().to_pybytes())
-            first = False
+        for records, skipped, probabilities in batches:
+            table = answers(records, skipped, probabilities)
+            if ids.column is not None:
+                table = table.append_column("id", ids.take(table.column("source"), table.column("line")))
+            out.write(writer.write(table))
     finally:
         if args.output:
             out.close()
     if accounting.rows_read != accounting.rows_used:
         print(f"streamfit: {accounting.summary()}", file=sys.stderr)
     return 0
+
+
+def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.ndarray) -> pa.Table:
+    """Records and the skipped rows among them, merged in (source, line) order.
+
+    Returns:
+        A table of (source, line, best: class id or null, probability or null,
+        skipped: cause or null), one row per input row.
+    """
+    best = probabilities.argmax(axis=1)
+    probability = probabilities[np.arange(len(best)), best].round(6)
+    sources = np.asarray(records.column("source"), np.int32)
+    lines = np.asarray(records.column("line"), np.int64)
+    if skipped.num_rows == 0:  # the common case: nothing to merge
+        return pa.table({"source": sources, "line": lines, "best": best, "probability": probability,
+                         "skipped": pa.nulls(len(best), pa.string())})
+    bad_sources = np.asarray(skipped.column("source"), np.int32)
+    bad_lines = np.asarray(skipped.column("line"), np.int64)
+    all_sources = np.concatenate([sources, bad_sources])
+    all_lines = np.concatenate([lines, bad_lines])
+    order = np.lexsort((all_lines, all_sources))
+    good = order < len(best)
+    picked = np.where(good, order, 0)
+    cause = pa.concat_arrays([pa.nulls(len(best), pa.string()), skipped.column("skipped")])
+    return pa.table({
+        "source": all_sources[order], "line": all_lines[order],
+        "best": pa.array(best[picked] if len(best) else np.zeros(len(order), np.int64), mask=~good),
+        "probability": pa.array(probability[picked] if len(best) else np.zeros(len(order), np.float32),
+                                mask=~good),
+        "skipped": cause.take(pa.array(order)),
+    })
+
+
+class Writer:
+    """Turns `answers` tables into CSV or JSON Lines bytes, numbering the rows.
+
+    Args:
+        labels: the class names, by class id.
+        files: the input files, by source index (the accounting's list, which
+            the reader fills before the first batch).
+        jsonl: JSON Lines instead of CSV.
+        with_id: write the id column.
+    """
+
+    def __init__(self, labels: list[str], files: list[str], *, jsonl: bool, with_id: bool):
+        self.files, self.jsonl, self.with_id = files, jsonl, with_id
+        if jsonl:
+            self.labels = pa.array([json.dumps(name) for name in labels], pa.string())
+        else:
+            self.labels = pa.array([csv_safe(name) for name in labels], pa.string())
+        self.rows = 0
+        self.first = True
+        self._names: tuple[int, pa.Array] = (-1, pa.array([], pa.string()))
+
+    def _file_names(self) -> pa.Array:
+        if self._names[0] != len(self.files):
+            quote = json.dumps if self.jsonl else str
+            self._names = (len(self.files), pa.array([quote(path) for path in self.files], pa.string()))
+        return self._names[1]
+
+    def write(self, table: pa.Table) -> bytes:
+        count = table.num_rows
+        row = pa.array(np.arange(self.rows + 1, self.rows + 1 + count, dtype=np.int64))
+        self.rows += count
+        file = self._file_names().take(table.column("source"))
+        label = self.labels.take(table.column("best"))
+        columns = {"row": row, "file": file, "line": table.column("line")}
+        if self.with_id:
+            columns["id"] = table.column("id")
+        columns.update(label=label, probability=table.column("probability"), skipped=table.column("skipped"))
+        first, self.first = self.first, False
+        if not self.jsonl:
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(pa.table(columns), sink, pcsv.WriteOptions(include_header=first, quoting_style="needed"))
+            return sink.getvalue().to_pybytes()
+        if count == 0:
+            return b""
+        parts = ['{"row": ', pc.cast(row, pa.string()), ', "file": ', file,
+                 ', "line": ', pc.cast(columns["line"], pa.string())]
+        if self.with_id:
+            parts += [', "id": ', _json_strings(columns["id"])]
+        parts += [', "label": ', label.fill_null("null"),
+                  ', "probability": ', pc.cast(columns["probability"], pa.string()).fill_null("null"),
+                  ', "skipped": ', _json_strings(columns["skipped"]), "}\n"]
+        lines = pc.binary_join_element_wise(*[_chunk(part) for part in parts], "")
+        # The lines' UTF-8 bytes back to back: the array's data buffer, no per-row Python.
+        _, offsets, data = lines.buffers()
+        ends = np.frombuffer(offsets, dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
+        return memoryview(data)[ends[0]:ends[1]].tobytes()
+
+
+def csv_safe(label: str) -> str:
+    """A label as a CSV cell no spreadsheet runs as a formula (OWASP: a leading ').
+
+    >>> csv_safe("=cmd|' /C calc'!A0"), csv_safe("-1"), csv_safe("pos")
+    ("'=cmd|' /C calc'!A0", "'-1", 'pos')
+    """
+    return "'" + label if label.startswith(FORMULA_STARTS) else label
+
+
+def _chunk(value):
+    return value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+
+
+_CONTROL = [chr(i) for i in range(0x20)]
+
+
+def _json_strings(values) -> pa.Array:
+    """Strings as JSON string literals (null as null), columnar."""
+    values = _chunk(values)
+    if len(values) == 0:
+        return pa.array([], pa.string())
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    if pc.any(pc.match_substring_regex(escaped, r"[\x00-\x1f]")).as_py():
+        for char in _CONTROL:  # rare: one pass per control character
+            escaped = pc.replace_substring(escaped, char, json.dumps(char)[1:-1])
+    return pc.binary_join_element_wise('"', escaped, '"', "").fill_null("null")
+
+
+class IdColumn:
+    """The `--id` column of each output row, read in a second pass over the same files.
+
+    The readers yield only text and label (`sources.rows.RECORD_SCHEMA`), so
+    the id column is read as the text of a second, unlabelled spec, and joined
+    to the answers by (source, line): a row skipped in the first pass for a
+    missing text field still gets its id; a row without an id field (JSON
+    Lines) or that no pass can read gets none.
+
+    Args:
+        spec: the predict spec.
+        column: the id column, or None for no id.
+
+    Raises:
+        UserError: the files are read as fastText or plain text lines (no columns).
+    """
+
+    def __init__(self, spec: SourceSpec, column):
+        self.column = column
+        if column is None:
+            return
+        id_spec = SourceSpec(paths=spec.paths, format=spec.format, text=(column,), label=None,
+                             header=spec.header, encoding=spec.encoding, preset=spec.preset,
+                             block_size=spec.block_size)
+        self.accounting = RowAccounting()
+        self.batches = self._batches(id_spec)
+        self.keys = np.zeros(0, np.int64)
+        self.values = pa.array([], pa.string())
+        self.done = False
+
+    def _batches(self, id_spec: SourceSpec) -> Iterator[pa.RecordBatch]:
+        for path in resolve_paths(id_spec.paths, id_spec.format):
+            if file_format(id_spec, path) in LINE_FORMATS:
+                raise UserError(f"--id {self.column}: {path} is read as {file_format(id_spec, path)} "
+                                "lines, which have no columns; drop --id or give --format csv/tsv/jsonl")
+        try:
+            yield from iter_records(id_spec, self.accounting)
+        except OptionError as error:
+            if error.option != "text":
+                raise
+            raise OptionError("id", self.column, error.problem) from None
+
+    def take(self, sources, lines) -> pa.Array:
+        """The id of each (source, line), null where none was read."""
+        wanted = _keys(np.asarray(sources), np.asarray(lines))
+        if len(wanted) == 0:
+            return pa.array([], pa.string())
+        while not self.done and (len(self.keys) == 0 or self.keys[-1] < wanted[-1]):
+            batch = next(self.batches, None)
+            if batch is None:
+                self.done = True
+                break
+            self.keys = np.concatenate([self.keys, _keys(np.asarray(batch.column("source")),
+                                                         np.asarray(batch.column("line")))])
+            self.values = pa.concat_arrays([self.values, batch.column("text")])
+        at = np.minimum(np.searchsorted(self.keys, wanted), max(len(self.keys) - 1, 0))
+        found = self.keys[at] == wanted if len(self.keys) else np.zeros(len(wanted), bool)
+        ids = (self.values.take(pa.array(at, mask=~found)) if len(self.keys)
+               else pa.nulls(len(wanted), pa.string()))
+        drop = int(np.searchsorted(self.keys, wanted[-1], side="right"))  # later rows never come back
+        self.keys, self.values = self.keys[drop:], self.values.slice(drop)
+        return ids
+
+
+def _keys(sources: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    return (sources.astype(np.int64) << 40) + lines.astype(np.int64)
