@@ -81,3 +81,43 @@ def test_null_labels_in_the_first_chunk_are_rows_not_a_missing_key(tmp_path, rea
     path.write_text('{"text": "x", "label": null}\n')
     rows, acc = read(path)
     assert rows == [] and acc.skipped == {"missing_label": 1}
+
+
+LABELS = ["0.0", "1.0", "1", "0.5", "true", "false", '"x"', "1e-7", "1e2", "-0.0", "2.50",
+          '"1.0"', "12345678901234567890"]
+
+
+@pytest.mark.parametrize("block_size", [1, 60, 1 << 20])
+def test_a_label_has_one_text_form_whatever_parses_it(tmp_path, read, block_size):
+    """pyarrow's reader and the per-line fallback give the same label for the same line."""
+    lines = [f'{{"text": "row {i}", "label": {LABELS[i % len(LABELS)]}}}' for i in range(40)]
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(lines) + "\n")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines[:20] + ["{oops"] + lines[20:]) + "\n")
+    got_clean, _ = read(clean, block_size=block_size)
+    got_broken, acc = read(broken, block_size=block_size)
+    assert acc.skipped == {"bad_json": 1}
+    expected = {"0.0": "0", "1.0": "1", "1": "1", "0.5": "0.5", "true": "true", "false": "false",
+                '"x"': "x", "1e-7": "1e-07", "1e2": "100", "-0.0": "0", "2.50": "2.5",
+                '"1.0"': "1.0", "12345678901234567890": "12345678901234567890"}
+    want = [expected[LABELS[i % len(LABELS)]] for i in range(40)]
+    assert [r["label"] for r in got_clean] == want
+    assert [r["label"] for r in got_broken] == want
+
+
+def test_labels_0_0_and_1_0_with_a_bad_line_are_two_classes(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps({"text": f"t{i}", "label": float(i % 2)}) for i in range(200)]
+    lines[150] = "{bad"
+    path.write_text("\n".join(lines) + "\n")
+    rows, _ = read(path, block_size=1000)
+    assert {r["label"] for r in rows} == {"0", "1"}
+
+
+def test_date_like_text_is_kept_as_written(tmp_path, read):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "2020-01-01", "label": 1}\n{"text": "2021-02-03 10:00:00", "label": 2}\n')
+    rows, _ = read(path)
+    assert [(r["text"], r["label"]) for r in rows] == [("2020-01-01", "1"),
+                                                       ("2021-02-03 10:00:00", "2")]

@@ -47,3 +47,10 @@ def test_user_errors(tmp_path, read):
     packed.write_bytes(b"x")
     with pytest.raises(UserError, match="cannot be read through .gz"):
         read(packed)
+
+
+def test_float_labels_take_the_json_lines_form(tmp_path, read):
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"text": ["a", "b", "c", "d"], "label": [1.0, 0.0, 0.5, 1e-7]}), path)
+    rows, _ = read(path)
+    assert [r["label"] for r in rows] == ["1", "0", "0.5", "1e-07"]

@@ -3,11 +3,21 @@
 Each chunk of whole lines is parsed by `pyarrow.json.read_json` with the
 wanted keys typed as strings (other keys are ignored unparsed). When the file
 has numbers or booleans there, pyarrow refuses that schema; the chunk is then
-parsed with type inference and the wanted columns cast to strings (1 -> "1",
-true -> "true"), and the file keeps that mode. Line i of the chunk is row i,
-which is checked (a blank line breaks it); any chunk pyarrow cannot parse, or
-whose rows and lines disagree, is parsed line by line with `json.loads`, so a
-bad line costs one row and its line number stays exact.
+parsed with type inference and the wanted columns turned into text, and the
+file keeps that mode. Line i of the chunk is row i, which is checked (a blank
+line breaks it); any chunk pyarrow cannot parse, or whose rows and lines
+disagree, is parsed line by line with `json.loads`, so a bad line costs one
+row and its line number stays exact.
+
+Numbers and booleans as text (labels above all): one form, whichever path
+parsed the line (`rows.number_text`). A float that is integral is its
+integer (`1.0` and `1` are both the label "1", `1e2` is "100"); any other
+float is its shortest repr (`0.5` -> "0.5", `1e-7` -> "1e-07"); `true` and
+`false` are "true" and "false"; strings are kept as written (`"1.0"` stays
+"1.0"). Data streams, so the form cannot depend on the column's other
+values: a column of `0.0`/`1.0` gives the labels "0" and "1" and one of
+`0.5`/`1.0` gives "0.5" and "1". A string that pyarrow would read as a date
+or time stays as written.
 
 Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
 object or array where text or label should be) and "missing_text_field"
@@ -27,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from streamfit.errors import OptionError, UserError
-from streamfit.sources.rows import Rows, finish_rows
+from streamfit.sources.rows import Rows, canonical_text, finish_rows, number_text
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -43,12 +53,23 @@ def _keys(spec: SourceSpec) -> tuple[list[str], str | None]:
 
 
 def _scalar_text(value) -> str | None:
-    """A JSON value as text: strings as they are, numbers and booleans as JSON writes them."""
+    """A JSON value as text: strings as they are, numbers and booleans by `number_text`."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
+        return number_text(value)
     raise TypeError("an object or array where text is expected")
+
+
+def _lost_digits(column: pa.Array) -> bool:
+    """True for a float column holding an integer too big for a float's 53 bits.
+
+    pyarrow reads an integer above int64 as a float, so its digits are gone.
+    """
+    if not pa.types.is_floating(column.type) or len(column) == column.null_count:
+        return False
+    biggest = pc.max(pc.abs(column.fill_null(0))).as_py()
+    return biggest >= 2.0 ** 53 and biggest != float("inf")
 
 
 class _JsonLinesFile:
@@ -61,6 +82,9 @@ class _JsonLinesFile:
             [*self.text_keys, *([] if self.label_key is None else [self.label_key])]))
         self.schema = pa.schema([(key, pa.string()) for key in self.wanted])
         self.infer = False
+        # In inference mode, the wanted keys pyarrow must still read as strings
+        # (it would otherwise turn "2020-01-01" into a timestamp).
+        self.string_keys: set[str] = set()
         self.lines_before = 0
         self.rows_seen = 0
 
@@ -86,10 +110,16 @@ class _JsonLinesFile:
     def _arrow(self, chunk: bytes) -> dict[str, pa.Array] | None:
         """Parse a chunk with pyarrow; None when it cannot."""
         read_options = pajson.ReadOptions(use_threads=False, block_size=len(chunk) + 1)
-        for infer in ([self.infer] if self.infer else [False, True]):
-            options = (pajson.ParseOptions(unexpected_field_behavior="infer") if infer else
-                       pajson.ParseOptions(explicit_schema=self.schema,
-                                           unexpected_field_behavior="ignore"))
+        attempts = [self.infer] if self.infer else [False, True]
+        while attempts:
+            infer = attempts.pop(0)
+            if infer:
+                strings = pa.schema([(key, pa.string()) for key in sorted(self.string_keys)])
+                options = pajson.ParseOptions(explicit_schema=strings,
+                                              unexpected_field_behavior="infer")
+            else:
+                options = pajson.ParseOptions(explicit_schema=self.schema,
+                                              unexpected_field_behavior="ignore")
             try:
                 table = pajson.read_json(pa.py_buffer(chunk), read_options=read_options,
                                          parse_options=options)
@@ -101,12 +131,20 @@ class _JsonLinesFile:
                     columns[key] = pa.nulls(table.num_rows, pa.string())
                     continue
                 column = table.column(key).combine_chunks()
-                try:
-                    columns[key] = column.cast(pa.string())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if _lost_digits(column):
+                    return None  # the per-line parser keeps the integer's digits
+                column = canonical_text(column)
+                if column is None and infer and key not in self.string_keys:
+                    # A date or time pyarrow inferred: read the key as a string.
+                    self.string_keys.add(key)
+                    attempts.insert(0, True)
+                    break
+                if column is None:
                     return None
-            self.infer = infer
-            return columns
+                columns[key] = column
+            else:
+                self.infer = infer
+                return columns
         return None
 
     def _exact(self, chunk: bytes) -> tuple[dict[str, pa.Array], np.ndarray, list, dict]:

@@ -2,8 +2,9 @@
 
 Rows come from `ParquetFile.iter_batches`, reading only the wanted columns.
 A row's `line` is its 1-based row number in the file. Text and number columns
-are turned into strings (an integer label 1 becomes "1"); a null text counts
-as empty. Parquet needs random access, so a compressed (.gz, ...) Parquet file
+are turned into strings as JSON Lines does (`rows.number_text`: an integer
+label 1 becomes "1", a float 1.0 also "1", 0.5 "0.5", a boolean "true"); a
+null text counts as empty. Parquet needs random access, so a compressed (.gz, ...) Parquet file
 is refused; Parquet compresses its own pages.
 """
 
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 
 from streamfit.errors import UserError
 from streamfit.sources.columns import select_columns
-from streamfit.sources.rows import Rows, finish_rows
+from streamfit.sources.rows import Rows, canonical_text, finish_rows
 from streamfit.sources.spec import COMPRESSIONS, SourceSpec, split_compression
 
 
@@ -31,7 +32,8 @@ def _as_text(column: pa.Array, name: str, path: str) -> pa.Array:
     if pa.types.is_nested(kind):
         raise UserError(f"{path}: column {name!r} has type {kind}; only text, number or "
                         "boolean columns can be read as text or label")
-    return column.cast(pa.string())
+    text = canonical_text(column)
+    return column.cast(pa.string()) if text is None else text
 
 
 def _batch_rows(parquet: pq.ParquetFile, block_size: int) -> int:

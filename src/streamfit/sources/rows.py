@@ -62,6 +62,47 @@ def to_utf8(values: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return pa.array(out, pa.string()), invalid
 
 
+def number_text(value: bool | int | float) -> str:
+    """The one text form of a number or boolean read as text or label.
+
+    Booleans are "true"/"false"; integers as written; a float that is
+    integral is its integer ("1.0" -> "1", "1e2" -> "100"), any other float
+    its shortest repr ("0.5", "1e-07"). Every reader and both JSON Lines
+    parse paths use it, so a label has one form whatever parsed it.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def canonical_text(column: pa.Array) -> pa.Array | None:
+    """A scalar column as strings in `number_text`'s form; None for other types.
+
+    Strings and binary pass as they are; integers and booleans are cast; a
+    float column is mapped through its distinct values (columnar, with
+    Python only per distinct value: labels have few). Dates, timestamps and
+    nested types give None: their text as written is lost.
+    """
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.dictionary_decode(), kind.value_type
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string())
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)):
+        return column
+    if pa.types.is_boolean(kind) or pa.types.is_integer(kind):
+        return column.cast(pa.string())
+    if pa.types.is_floating(kind):
+        distinct = pc.unique(column)
+        texts = pa.array([None if value is None else number_text(value)
+                          for value in distinct.to_pylist()], pa.string())
+        return texts.take(pc.index_in(column, value_set=distinct))
+    return None
+
+
 # Empty or only whitespace (Unicode's, as str.isspace sees it). One RE2 pass:
 # an order of magnitude faster than utf8_length + utf8_is_space.
 BLANK = r"^[\s\p{Z}\x{0b}\x{1c}-\x{1f}\x{85}]*$"
