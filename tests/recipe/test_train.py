@@ -60,3 +60,46 @@ def test_an_output_that_is_a_file_names_output_before_preparing(tmp_path, write_
                                                 cache=str(tmp_path / "c")))
     assert str(raised.value) == f"output={str(tmp_path / 'm')!r} is a file; give a directory for the bundle"
     assert (tmp_path / "m").read_text() == "mine" and not (tmp_path / "c").exists()
+
+
+def _resumable(tmp_path, write_corpus, **options):
+    data = write_corpus(tmp_path / "a.csv", 80)
+    config = dict(output=str(tmp_path / "m"), model_kind="mlp", epochs=1, batch_size=16, verbose=0,
+                  checkpoint_every_steps=2, cache=str(tmp_path / "c"))
+    train_text_classifier(SourceSpec((str(data),)), TrainConfig(**config), log=lambda line: None)
+    write_corpus(data, 90)  # the data changed
+    return SourceSpec((str(data),)), TrainConfig(**{**config, **options, "resume": True,
+                                                     "cache": str(tmp_path / "c2")})
+
+
+def test_resume_with_changed_data_names_resume_before_preparing(tmp_path, write_corpus, monkeypatch):
+    import streamfit.recipe.train as recipe
+
+    spec, config = _resumable(tmp_path, write_corpus)
+    monkeypatch.setattr(recipe, "start_prepare", lambda *a, **k: pytest.fail("prepared"))
+    with pytest.raises(OptionError) as raised:
+        train_text_classifier(spec, config, log=lambda line: None)
+    assert raised.value.option == "resume"
+    assert str(raised.value).startswith(f"resume=True cannot continue from {tmp_path / 'm'}/checkpoints/")
+    assert f"the file {spec.paths[0]} changed (size or modification time)" in str(raised.value)
+    assert not (tmp_path / "c2").exists()
+
+
+def test_what_only_fit_can_compare_is_refused_with_resume_too(tmp_path, write_corpus, monkeypatch):
+    import streamfit.recipe.train as recipe
+
+    spec, config = _resumable(tmp_path, write_corpus)
+    monkeypatch.setattr(recipe, "check_resume", lambda *a, **k: None)  # as if the data looked the same
+    with pytest.raises(OptionError) as raised:
+        train_text_classifier(spec, config, log=lambda line: None)
+    assert raised.value.option == "resume" and "checkpoint_dir" not in str(raised.value)
+    assert "cannot continue from" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_old_checkpoints_are_removed_but_files_of_others_beside_them_stay(tmp_path, write_corpus):
+    spec, config = _resumable(tmp_path, write_corpus)
+    (tmp_path / "m" / "checkpoints" / "notes.txt").write_text("mine")
+    config = TrainConfig(**{**config.__dict__, "resume": False})
+    train_text_classifier(spec, config, log=lambda line: None)
+    names = sorted(p.name for p in (tmp_path / "m" / "checkpoints").iterdir())
+    assert "notes.txt" in names and all(n == "notes.txt" or n.startswith("ckpt-") for n in names)
