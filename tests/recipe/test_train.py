@@ -103,3 +103,22 @@ def test_old_checkpoints_are_removed_but_files_of_others_beside_them_stay(tmp_pa
     train_text_classifier(spec, config, log=lambda line: None)
     names = sorted(p.name for p in (tmp_path / "m" / "checkpoints").iterdir())
     assert "notes.txt" in names and all(n == "notes.txt" or n.startswith("ckpt-") for n in names)
+
+
+def test_a_full_disk_while_checkpointing_names_output_and_the_bytes(tmp_path, write_corpus, monkeypatch):
+    import errno
+
+    data = SourceSpec((str(write_corpus(tmp_path / "a.csv", 50)),))
+
+    def full(obj, file, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OptionError) as raised:
+        train_text_classifier(data, TrainConfig(output=str(tmp_path / "m"), epochs=1, verbose=0,
+                                                cache=str(tmp_path / "c")), log=lambda line: None)
+    assert raised.value.option == "output"
+    assert raised.value.problem.startswith(f"holds its checkpoints in {tmp_path / 'm' / 'checkpoints'}, "
+                                           "which cannot take the checkpoint ckpt-000001-e0002-s000000.json "
+                                           "(No space left on device): it needs about ")
+    assert not (tmp_path / "m" / "bundle.json").exists()

@@ -320,7 +320,8 @@ def _fit(model: Model, train: PreparedBatches, validation: PreparedBatches | Non
         if error.option != "checkpoint_dir":
             raise
         # The checkpoints go in output/checkpoints: `output` is the recipe's option for them.
-        raise OptionError("output", config.output, error.problem) from None
+        raise OptionError("output", config.output, f"holds its checkpoints in {error.value}, "
+                          f"which {error.problem}") from None
 
 
 def _fingerprint(dataset: PreparedDataset, config: TrainConfig, kind: str) -> dict:
