@@ -9,7 +9,14 @@ A bundle is a directory:
     weights.pt         the model's state dict (loaded with torch.load(weights_only=True))
 
 `save_bundle` writes into a temporary sibling directory and renames it into
-place, so a crash never leaves a half-written bundle where a good one was.
+place, so a crash or a full disk never leaves a half-written bundle where a
+good one was; it replaces only a streamfit bundle (its bundle.json's
+`format`, and nothing in the folder but a bundle's files and `checkpoints`),
+and removes only the files it wrote. `load_bundle` trusts nothing it reads:
+every field of bundle.json is checked, the model's declared shapes are
+compared with the weights' on torch's meta device before anything is built,
+and files that are symbolic links are refused; each problem is one line
+naming the file and the field.
 """
 
 from __future__ import annotations
@@ -257,7 +264,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             write_atomic(work / "bundle.json", lambda file: file.write(text.encode()))
         except (OSError, pa.ArrowException) as error:
             raise _write_error(directory, error, needed) from None
-        _swap_in(work, directory)
+        _swap_in(work, directory, needed)
     finally:
         _remove_ours(work)
     return directory
@@ -286,7 +293,7 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB ({n} bytes)" if n >= 1e6 else f"{n} bytes"
 
 
-def _swap_in(work: Path, directory: Path) -> None:
+def _swap_in(work: Path, directory: Path, needed: int) -> None:
     """Put the bundle in `work` in the place of `directory`, taking its checkpoints along.
 
     On failure everything is put back where it was.
@@ -313,7 +320,7 @@ def _swap_in(work: Path, directory: Path) -> None:
             os.replace(moved, directory / _CHECKPOINTS)
         if old is not None:
             _remove_ours(old)
-        raise _write_error(directory, error, 0) from None
+        raise _write_error(directory, error, needed) from None
     if old is not None:
         _remove_ours(old)
     fsync_directory(directory.parent)
