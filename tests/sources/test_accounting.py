@@ -87,3 +87,28 @@ def test_the_skip_log_is_off_unless_asked_for():
     accounting.skip("missing_label", 0, 4)
     with pytest.raises(ValueError, match="log_skips"):
         accounting.take_skipped()
+
+
+def test_labels_differing_by_case_are_a_note_with_examples():
+    import pyarrow as pa
+    acc = RowAccounting(files=["a.csv"])
+    acc.observe_labels(pa.array(["pos", "neg", "pos"]))
+    assert acc.notes == {}
+    acc.observe_labels(pa.array(["Pos", "neg", None]))
+    acc.observe_labels(pa.array(["POS", "Neg", "pos"]))
+    assert acc.notes == {"labels_differing_by_case": 5}
+    assert acc.note_examples == {"labels_differing_by_case": ["'pos' ~ 'Pos' ~ 'POS'",
+                                                             "'neg' ~ 'Neg'"]}
+    assert acc.to_dict()["note_examples"] == acc.note_examples
+    assert acc.summary().endswith(
+        "notes: 5 labels_differing_by_case ('pos' ~ 'Pos' ~ 'POS'; 'neg' ~ 'Neg')")
+
+
+def test_labels_are_stripped_and_counted_and_case_is_reported(tmp_path, read):
+    path = tmp_path / "a.csv"
+    path.write_text('label,text\npos,a\n" pos",b\nPos ,c\nneg,d\n"neg\t",e\n')
+    rows, acc = read(path)
+    assert [r["label"] for r in rows] == ["pos", "pos", "Pos", "neg", "neg"]
+    assert acc.notes == {"labels_stripped": 3, "labels_differing_by_case": 2}
+    assert acc.note_examples["labels_stripped"] == ["' pos'", "'Pos '", "'neg\\t'"]
+    assert acc.note_examples["labels_differing_by_case"] == ["'pos' ~ 'Pos'"]

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     for cause, count in report["skipped"].items():
         print(f"skipped {cause}: {count} (first at {', '.join(report['examples'].get(cause, [])[:3])})")
     for note, count in report.get("notes", {}).items():
-        print(f"note {note}: {count}")
+        examples = report.get("note_examples", {}).get(note)
+        print(f"note {note}: {count}" + (f" ({'; '.join(examples)})" if examples else ""))
     print(f"classes: {len(report['classes'])}")
     for label, count in report["classes"].items():
         print(f"  {label}: {count}")

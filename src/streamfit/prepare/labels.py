@@ -1,4 +1,11 @@
-"""The label map: label strings to class ids, in a stable order."""
+"""The label map: label strings to class ids, in a stable order.
+
+Labels arrive as the sources give them: stripped of surrounding whitespace
+(" pos" is "pos"; `RowAccounting` notes "labels_stripped") and otherwise as
+written, so labels that differ only by case ("pos", "Pos") are distinct
+classes here; the accounting reports them (note "labels_differing_by_case",
+with examples), which `streamfit inspect` and the training summary show.
+"""
 
 from __future__ import annotations
 

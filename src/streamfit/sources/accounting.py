@@ -18,9 +18,21 @@ Causes used by the readers (later layers may add their own, such as
 | bad_json | a JSON Lines line that does not parse or is not an object |
 | missing_text_field | a JSON Lines object without the text key (or with null) |
 
-Notes (`notes`) count observations that do not cost a row:
-"invalid_utf8_rows" (bytes replaced by U+FFFD), "several_labels" (fastText
-lines with more than one label; the first one is used) and "blank_lines".
+Notes (`notes`) count observations that do not cost a row; some keep a few
+examples (`note_examples`):
+
+| note | counts |
+| --- | --- |
+| invalid_utf8_rows | rows whose bytes were not UTF-8 (replaced by U+FFFD; give the encoding) |
+| blank_lines | empty lines, which are not rows |
+| several_labels | fastText lines with more than one label (the first one is used) |
+| labels_stripped | rows whose label had surrounding whitespace, stripped (" pos" is "pos"); examples |
+| labels_differing_by_case | distinct labels equal up to case ("pos", "Pos"): kept apart, reported; examples |
+
+Labels equal up to case are not merged: they may be meant (`A` and `a`), and
+a silent merge would change what the model predicts. The accounting sees
+every yielded batch's labels (`observe_labels`, one `unique` per batch) and
+tracks up to `MAX_TRACKED_LABELS` distinct ones.
 """
 
 from __future__ import annotations
@@ -32,6 +44,9 @@ import numpy as np
 from streamfit.errors import DataError
 
 MAX_EXAMPLES = 5
+# Distinct labels tracked for "labels_differing_by_case" (a label column with
+# more is a mistake the label map shows anyway).
+MAX_TRACKED_LABELS = 100_000
 
 
 class RowAccounting:
@@ -49,6 +64,8 @@ class RowAccounting:
         skipped: cause -> number of rows skipped for it.
         examples: cause -> the first `MAX_EXAMPLES` locations, "path:line".
         notes: non-fatal observations -> count.
+        note_examples: note -> up to `MAX_EXAMPLES` examples, for the notes
+            that keep them.
         log_skips: keep every skipped row's (cause, source, line) until
             `take_skipped` hands them out, for callers that answer each row in
             order (`streamfit predict`). Off by default: it grows with the
@@ -72,6 +89,9 @@ class RowAccounting:
         self.skipped: dict[str, int] = {}
         self.examples: dict[str, list[str]] = {}
         self.notes: dict[str, int] = {}
+        self.note_examples: dict[str, list[str]] = {}
+        self._labels_by_case: dict[str, list[str]] = {}
+        self._labels_seen = 0
 
     def location(self, source: int, line: int | None) -> str:
         """Return "path:line" (or "path" when the line is unknown)."""
@@ -157,19 +177,62 @@ class RowAccounting:
         taken, self._skip_log = self._skip_log, []
         return taken
 
-    def note(self, name: str, count: int = 1) -> None:
-        """Add `count` to the observation `name` (no-op for 0)."""
+    def note(self, name: str, count: int = 1, examples: Iterable[str] = ()) -> None:
+        """Add `count` to the observation `name` (no-op for 0), keeping a few examples."""
         if count:
             self.notes[name] = self.notes.get(name, 0) + int(count)
+        examples = list(examples)
+        if examples:
+            kept = self.note_examples.setdefault(name, [])
+            kept.extend(example for example in examples[: MAX_EXAMPLES - len(kept)]
+                        if example not in kept)
+
+    def observe_labels(self, labels) -> None:
+        """Note the labels (a pyarrow array) that differ from earlier ones only by case.
+
+        The note counts the distinct labels involved: "pos" then "Pos" add 2,
+        a third spelling "POS" adds 1. Examples read "'pos' ~ 'Pos' ~ 'POS'".
+        """
+        if self._labels_seen >= MAX_TRACKED_LABELS:
+            return
+        found = 0
+        for label in labels.unique().to_pylist():
+            if label is None:
+                continue
+            group = self._labels_by_case.setdefault(label.casefold(), [])
+            if label in group:
+                continue
+            group.append(label)
+            self._labels_seen += 1
+            if len(group) > 1:
+                found += 2 if len(group) == 2 else 1
+                self._case_example(group)
+        self.note("labels_differing_by_case", found)
+
+    def _case_example(self, group: list[str]) -> None:
+        examples = self.note_examples.setdefault("labels_differing_by_case", [])
+        shown = " ~ ".join(repr(label) for label in group)
+        first = " ~ ".join(repr(label) for label in group[:2])
+        for i, example in enumerate(examples):
+            if example.startswith(first):
+                examples[i] = shown
+                return
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(shown)
 
     def to_dict(self) -> dict:
-        """Return a JSON-ready dict: rows_read, rows_used, skipped, examples, notes."""
+        """Return a JSON-ready dict: rows_read, rows_used, skipped, examples, notes.
+
+        And "note_examples" when a note kept examples.
+        """
         return {
             "rows_read": self.rows_read,
             "rows_used": self.rows_used,
             "skipped": dict(self.skipped),
             "examples": {cause: list(places) for cause, places in self.examples.items()},
             "notes": dict(self.notes),
+            **({"note_examples": {name: list(found) for name, found in self.note_examples.items()}}
+               if self.note_examples else {}),
         }
 
     def summary(self) -> str:
@@ -189,7 +252,11 @@ class RowAccounting:
                 parts.append(f"{count} {cause} ({', '.join(places)}{more})")
             text += ": " + ", ".join(parts)
         if self.notes:
-            text += "\nnotes: " + ", ".join(f"{count} {name}" for name, count in self.notes.items())
+            parts = []
+            for name, count in self.notes.items():
+                found = self.note_examples.get(name)
+                parts.append(f"{count} {name}" + (f" ({'; '.join(found)})" if found else ""))
+            text += "\nnotes: " + ", ".join(parts)
         return text
 
     def _strict_message(self, cause: str, source: int, line: int | None, detail: str) -> str:

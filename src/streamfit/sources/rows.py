@@ -3,9 +3,11 @@
 All readers end in `finish_rows`: it joins the text columns, repairs invalid
 UTF-8, drops rows without a label or text (remembering their lines), and
 builds the batch with the four columns every reader yields (`RECORD_SCHEMA`).
-It is columnar; only a chunk that fails UTF-8 validation is decoded value by
-value. The consumer then calls `Rows.account` to add it all to the
-`RowAccounting`.
+Labels are stripped of surrounding whitespace (counted in
+notes["labels_stripped"]). It is columnar; only a chunk that fails UTF-8
+validation is decoded value by value. The consumer then calls `Rows.account`
+to add it all to the `RowAccounting`, which also notes labels that differ
+only by case.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamfit.sources.accounting import RowAccounting
+from streamfit.sources.accounting import MAX_EXAMPLES, RowAccounting
 
 RECORD_SCHEMA = pa.schema([
     pa.field("text", pa.string(), nullable=False),
@@ -145,6 +147,7 @@ class Rows:
     rows_read: int
     skipped: list[BadRows] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
+    note_examples: dict[str, list[str]] = field(default_factory=dict)
 
     def account(self, accounting: RowAccounting) -> pa.RecordBatch | None:
         """Count these rows in `accounting` and return the batch.
@@ -153,11 +156,12 @@ class Rows:
             DataError: in strict mode, naming the first bad row of the chunk.
         """
         for name, count in self.notes.items():
-            accounting.note(name, count)
+            accounting.note(name, count, self.note_examples.get(name, ()))
         accounting.rows_read += self.rows_read
         _skip_in_order(accounting, self.source, self.skipped)
         if self.batch is not None:
             accounting.rows_used += self.batch.num_rows
+            accounting.observe_labels(self.batch.column("label"))
         return self.batch
 
 
@@ -192,10 +196,12 @@ def finish_rows(
     rows_read = len(lines) + sum(len(rows) for _, rows in bad)
     text, text_invalid = to_utf8(join_text(texts))
     invalid = text_invalid
+    note_examples: dict[str, list[str]] = {}
     if label is not None:
         label, label_invalid = to_utf8(label)
         if label_invalid is not None:
             invalid = label_invalid if invalid is None else invalid | label_invalid
+        label = _strip_labels(label, notes, note_examples)
     if invalid is not None:
         notes["invalid_utf8_rows"] = notes.get("invalid_utf8_rows", 0) + int(invalid.sum())
     if transform is not None:
@@ -223,7 +229,22 @@ def finish_rows(
             ],
             schema=RECORD_SCHEMA,
         )
-    return Rows(source, batch, rows_read, skipped, notes)
+    return Rows(source, batch, rows_read, skipped, notes, note_examples)
+
+
+def _strip_labels(label: pa.Array, notes: dict[str, int],
+                  note_examples: dict[str, list[str]]) -> pa.Array:
+    """Strip surrounding whitespace from labels, noting the rows it changed."""
+    stripped = pc.utf8_trim_whitespace(label)
+    changed = pc.fill_null(pc.not_equal(pc.binary_length(stripped), pc.binary_length(label)),
+                           False)
+    count = int(pc.sum(changed).as_py() or 0)
+    if not count:
+        return label
+    notes["labels_stripped"] = notes.get("labels_stripped", 0) + count
+    raw = pc.unique(label.filter(changed)).to_pylist()[:MAX_EXAMPLES]
+    note_examples["labels_stripped"] = [repr(value) for value in raw]
+    return stripped
 
 
 def _skip_in_order(accounting: RowAccounting, source: int, groups: Sequence[BadRows]) -> None:

@@ -41,6 +41,13 @@ class SourceSpec:
             one space. Ignored by the line formats (fasttext, text).
         label: the label column, or None for unlabelled data (prediction).
             For fasttext any non-None value means "read the __label__ words".
+            Labels are text: CSV/TSV labels as written; JSON Lines and
+            Parquet numbers in one form whatever parsed them (a float that is
+            integral is its integer, 1.0 -> "1"; any other float its shortest
+            repr, "0.5"; booleans "true"/"false"). Surrounding whitespace is
+            stripped from every label (" pos" is "pos", counted in
+            notes["labels_stripped"]); labels equal up to case ("pos", "Pos")
+            stay distinct and are reported (notes["labels_differing_by_case"]).
         header: csv/tsv: the first line names the columns. Without a header
             columns can only be given by index.
         encoding: the files' text encoding (any Python codec name).
