@@ -35,6 +35,13 @@ the raw bytes of the chunk pyarrow parses.
    resuming at the row's second line, so an unclosed quote costs one row, not
    the rest of the file. Only chunks with a problem pay for it.
 
+Limits: a file has at most `MAX_COLUMNS` columns and a header line at most
+`MAX_HEADER_BYTES` bytes. Both are checked with byte searches on the first
+line as it arrives (delimiters outside quotes, counted with numpy), before it
+is split into fields, so a million-column header fails at once, in memory
+bounded by a block. A data row with a wrong number of delimiters is not split
+into fields either.
+
 Bad rows: "wrong_field_count" (more or fewer fields than the header or, with
 no header, than the first row) and "broken_quoting" (a quote closed mid-field,
 or never closed within `MAX_RECORD_BYTES` or before the end of the file).
@@ -60,6 +67,10 @@ LF, CR, QUOTE = ord("\n"), ord("\r"), ord('"')
 # A quoted field still open after this many bytes is taken as broken quoting
 # (or the reader would buffer the rest of the file).
 MAX_RECORD_BYTES = 64 << 20
+# Bounds on a file's layout, checked before the first line is split into
+# fields: a wider file is refused with a one-line error.
+MAX_COLUMNS = 10_000
+MAX_HEADER_BYTES = 4 << 20
 
 # A parsed record: (0-based line offset in the parsed buffer, fields or None
 # when broken).
@@ -67,8 +78,8 @@ Record = tuple[int, "list[bytes] | None"]
 
 
 def parse_records(buf: bytes, delimiter: bytes, quote: bytes | None, at_eof: bool,
-                  max_record: int = MAX_RECORD_BYTES,
-                  limit: int | None = None) -> tuple[list[Record], int, int]:
+                  max_record: int = MAX_RECORD_BYTES, limit: int | None = None,
+                  expected: int | None = None) -> tuple[list[Record], int, int]:
     """Parse CSV/TSV records from `buf`, which starts at a row start.
 
     Args:
@@ -80,6 +91,8 @@ def parse_records(buf: bytes, delimiter: bytes, quote: bytes | None, at_eof: boo
         max_record: a quoted field open for this many bytes is broken even
             before the end of the file.
         limit: stop after this many records (blank lines do not count).
+        expected: the number of fields a row must have; an unquoted line with
+            another number of delimiters is not split (its fields are []).
 
     Returns:
         (records, blank lines skipped, bytes consumed). Parsing stops before
@@ -100,7 +113,9 @@ def parse_records(buf: bytes, delimiter: bytes, quote: bytes | None, at_eof: boo
             body = buf[pos:end]
             if body.endswith(b"\r"):
                 body = body[:-1]
-            if body:
+            if body and expected is not None and body.count(delimiter) + 1 != expected:
+                records.append((line, []))
+            elif body:
                 records.append((line, body.split(delimiter)))
             else:
                 blank += 1
@@ -256,6 +271,8 @@ class _DelimitedFile:
         """Read the first record (header or first row) and resolve the columns."""
         pending, at_eof = b"", False
         while True:
+            if pending.strip(b"\r\n"):
+                self._check_width(pending.lstrip(b"\r\n"), at_eof)
             records, _, used = parse_records(pending, self.delimiter, self.quote, at_eof,
                                              self.max_record, limit=1)
             if records or at_eof:
@@ -289,6 +306,35 @@ class _DelimitedFile:
             double_quote=True, escape_char=False, newlines_in_values=self.quote is not None,
             ignore_empty_lines=True, invalid_row_handler=self._reject)
         return pending, at_eof
+
+    def _check_width(self, pending: bytes, at_eof: bool) -> None:
+        """Refuse a first line with too many columns, or a header line too long.
+
+        Counts the delimiters outside quotes up to the first line end outside
+        quotes (numpy over byte positions; nothing is split). An incomplete
+        line already over the limit fails at once, with "at least".
+        """
+        data = np.frombuffer(pending, dtype=np.uint8)
+        delimiters = np.flatnonzero(data == self.delimiter[0])
+        ends = np.flatnonzero(data == LF)
+        if self.quote is not None:
+            quotes = np.flatnonzero(data == QUOTE)
+            delimiters = delimiters[np.searchsorted(quotes, delimiters) % 2 == 0]
+            ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
+        complete = len(ends) > 0
+        end = int(ends[0]) if complete else len(pending)
+        complete = complete or at_eof
+        found = int(np.searchsorted(delimiters, end)) + 1
+        what = "header" if self.spec.header else "first row"
+        if found > MAX_COLUMNS:
+            count = f"{found}" if complete else f"at least {found}"
+            raise UserError(f"{self.path}: the {what} has {count} columns, more than the limit "
+                            f"of {MAX_COLUMNS} columns; check the delimiter and the format, or "
+                            "keep only the columns needed")
+        if self.spec.header and end > MAX_HEADER_BYTES:
+            raise UserError(f"{self.path}: the header line is longer than {MAX_HEADER_BYTES} "
+                            "bytes (the limit); check that the file has a header (or read it "
+                            "without one), the delimiter and the quoting")
 
     def _reject(self, row: pacsv.InvalidRow) -> str:
         self.rejected.append(row)
@@ -338,7 +384,7 @@ class _DelimitedFile:
 
     def _exact(self, pending: bytes, at_eof: bool) -> tuple[int, int, Rows]:
         records, blank, used = parse_records(pending, self.delimiter, self.quote, at_eof,
-                                             self.max_record)
+                                             self.max_record, expected=self.count)
         good_lines, wrong, broken, good = [], [], [], []
         for line, fields in records:
             if fields is None:
