@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from streamfit.cli.main import main
-from streamfit.cli.predict import answers, csv_safe
+from streamfit.cli.predict import _json_strings, answers, csv_safe
 from streamfit.recipe import TrainConfig, load_bundle, train_text_classifier
 from streamfit.sources import RowAccounting, SourceSpec
 
@@ -196,6 +196,12 @@ def test_id_errors_name_the_flag(tmp_path, bundle, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_a_batch_size_below_one_is_one_line_naming_the_flag(tmp_path, bundle, capsys):
+    data = write_csv(tmp_path / "d.csv", 5)
+    assert main(["predict", bundle, str(data), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == "streamfit: error: --batch-size 0 must be an integer >= 1\n"
+
+
 def test_id_on_lines_without_columns_is_refused(tmp_path, bundle, capsys):
     data = tmp_path / "d.txt"
     data.write_text("great film\nawful film\n")
@@ -255,3 +261,9 @@ def test_answers_merges_skipped_rows_by_file_and_line():
     assert table.column("line").to_pylist() == [2, 3, 4, 5, 9, 1]
     assert table.column("best").to_pylist() == [0, None, None, 1, None, 1]
     assert table.column("skipped").to_pylist() == [None, "a", "b", None, "c", None]
+
+
+def test_json_strings_escape_quotes_backslashes_and_control_characters():
+    values = pa.array(['plain', 'say "hi"', "back\\slash", "tab\tnew\nline\x00\x1f", "café ☕", None])
+    literals = _json_strings(values).to_pylist()
+    assert [json.loads(literal) for literal in literals] == values.to_pylist()

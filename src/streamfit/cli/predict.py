@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from streamfit.cli.args import add_source_arguments, bundle_overrides
-from streamfit.errors import OptionError, UserError
+from streamfit.errors import OptionError, UserError, check_number
 from streamfit.sources import RowAccounting, SourceSpec, iter_records, parse_columns, resolve_paths
 from streamfit.sources.spec import file_format
 
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output and not args.output.endswith((".csv", ".jsonl")):
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")
+    check_number("batch_size", args.batch_size, minimum=1)
     bundle = load_bundle(args.bundle)
     spec = bundle.source_spec(args.data, labelled=False, **bundle_overrides(args, label=False))
     accounting = RowAccounting(strict=spec.strict, log_skips=True)
