@@ -267,3 +267,22 @@ def test_tsv_blank_lines_and_wrong_field_counts(tmp_path, read):
     assert acc.skipped == {"wrong_field_count": 2}
     assert acc.examples["wrong_field_count"] == [f"{path}:4", f"{path}:5"]
     assert acc.notes == {"blank_lines": 1}
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 5, 64])
+def test_a_quoted_field_closing_at_a_block_end_does_not_end_the_row(tmp_path, read, block_size):
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'label,text\naa","aaaa""\n"\r\n1,"x",\n"2","y"\n')
+    rows, acc = read(path, text=(1,), label=0, block_size=block_size)
+    assert [(r["label"], r["text"], r["line"]) for r in rows] == [
+        ('aa"', 'aaaa"\n', 2), ("2", "y", 5)]
+    assert acc.skipped == {"wrong_field_count": 1} and acc.notes == {}
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_wrong_width_row_of_invalid_utf8_is_counted_without_warnings(tmp_path, read):
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"label,text\n1,ok\n0,\xff,extra\n1,fine \xff\n")
+    rows, acc = read(path)
+    assert [r["text"] for r in rows] == ["ok", "fine \ufffd"]
+    assert acc.skipped == {"wrong_field_count": 1} and acc.notes == {"invalid_utf8_rows": 1}

@@ -121,3 +121,14 @@ def test_date_like_text_is_kept_as_written(tmp_path, read):
     rows, _ = read(path)
     assert [(r["text"], r["label"]) for r in rows] == [("2020-01-01", "1"),
                                                        ("2021-02-03 10:00:00", "2")]
+
+
+@pytest.mark.parametrize("block_size", [5, 1 << 20])
+def test_invalid_utf8_in_keys_and_values(tmp_path, read, block_size):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"text": null, "label": 0, "te\xff": null}\n{"text": "a\xff", "label": 1}\n'
+                     b'{"text": "b", "label": "x", "k\xff": 1}\n')
+    rows, acc = read(path, block_size=block_size)
+    assert [(r["text"], r["label"], r["line"]) for r in rows] == [("a\ufffd", "1", 2), ("b", "x", 3)]
+    assert acc.skipped == {"missing_text_field": 1}
+    assert acc.notes == {"invalid_utf8_rows": 1}

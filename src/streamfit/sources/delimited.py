@@ -124,6 +124,8 @@ def parse_records(buf: bytes, delimiter: bytes, quote: bytes | None, at_eof: boo
         fields, stop = _parse_quoted(buf, pos, delimiter[0], quote)
         if fields is None and stop == size and not at_eof and size - pos < max_record:
             break  # the quoted field may close in the next block
+        if fields is not None and stop >= size and not at_eof:
+            break  # the record may go on in the next block (`"a"` then `,b`)
         if fields is None:
             records.append((line, None))
             pos, line = end + 1, line + 1
@@ -243,7 +245,6 @@ class _DelimitedFile:
         self.lines_before = 0  # physical lines before the pending bytes
         self.rows_seen = 0
         self.transform = ZhangUnescape() if spec.preset == "zhang" else None
-        self.rejected: list[pacsv.InvalidRow] = []
 
     def read(self) -> Iterator[Rows]:
         blocks = iter_blocks(self.path, self.spec.encoding, self.spec.block_size)
@@ -304,7 +305,7 @@ class _DelimitedFile:
         self.parse_options = pacsv.ParseOptions(
             delimiter=self.delimiter.decode(), quote_char='"' if self.quote else False,
             double_quote=True, escape_char=False, newlines_in_values=self.quote is not None,
-            ignore_empty_lines=True, invalid_row_handler=self._reject)
+            ignore_empty_lines=True)
         return pending, at_eof
 
     def _check_width(self, pending: bytes, at_eof: bool) -> None:
@@ -336,10 +337,6 @@ class _DelimitedFile:
                             "bytes (the limit); check that the file has a header (or read it "
                             "without one), the delimiter and the quoting")
 
-    def _reject(self, row: pacsv.InvalidRow) -> str:
-        self.rejected.append(row)
-        return "skip"
-
     def _step(self, pending: bytes, at_eof: bool) -> tuple[int, int, Rows | None]:
         """Parse the complete rows at the start of `pending`.
 
@@ -360,7 +357,6 @@ class _DelimitedFile:
 
     def _fast(self, pending: bytes, end: int, newlines: int) -> Rows | bool:
         """Parse pending[:end] with pyarrow; False when the result cannot be trusted."""
-        self.rejected.clear()
         chunk = pa.py_buffer(memoryview(pending)[:end])
         # One block, one thread: the prefetch thread already overlaps parsing
         # with the consumer, and pyarrow's threaded read_csv, called chunk after
@@ -372,8 +368,9 @@ class _DelimitedFile:
                                    parse_options=self.parse_options,
                                    convert_options=self.convert_options)
         except pa.ArrowInvalid:
-            return False
-        if self.rejected:
+            # A row of the wrong width (no invalid-row handler: pyarrow fails
+            # to build its Python object for a row of invalid UTF-8, and the
+            # exact path would parse the chunk anyway).
             return False
         spans = 1 + sum(newlines_per_row(column) for column in table.columns)
         if int(spans.sum()) != newlines + (pending[end - 1] != LF):

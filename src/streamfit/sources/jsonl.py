@@ -22,8 +22,10 @@ or time stays as written.
 Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
 object or array where text or label should be) and "missing_text_field"
 (none of the text keys is there, or all are null). A missing or null label is
-"missing_label". Blank lines are not rows (notes["blank_lines"]). A line
-ends with "\\n", "\\r\\n" or a bare "\\r" (see `streams`).
+"missing_label". Blank lines are not rows (notes["blank_lines"]). Invalid
+UTF-8 in a text or label value is replaced and counted in
+notes["invalid_utf8_rows"] on either path (elsewhere in a line, in another
+key, it costs nothing). A line ends with "\\n", "\\r\\n" or a bare "\\r" (see `streams`).
 """
 
 from __future__ import annotations
@@ -123,11 +125,12 @@ class _JsonLinesFile:
             try:
                 table = pajson.read_json(pa.py_buffer(chunk), read_options=read_options,
                                          parse_options=options)
-            except pa.ArrowInvalid:
+                names = table.column_names  # a key of invalid UTF-8 fails here
+            except (pa.ArrowInvalid, UnicodeDecodeError):
                 continue
             columns = {}
             for key in self.wanted:
-                if key not in table.column_names:
+                if key not in names:
                     columns[key] = pa.nulls(table.num_rows, pa.string())
                     continue
                 column = table.column(key).combine_chunks()
@@ -153,18 +156,16 @@ class _JsonLinesFile:
         if chunk.endswith(b"\n"):
             lines.pop()
         values: dict[str, list] = {key: [] for key in self.wanted}
-        good, bad_json, blank, invalid = [], [], 0, 0
+        good, bad_json, blank = [], [], 0
         for number, raw in enumerate(lines, start=self.lines_before + 1):
             if not raw.strip():
                 blank += 1
                 continue
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", "replace")
-                invalid += 1
-            try:
-                row = json.loads(text)
+                # Invalid bytes become lone surrogates and go back to bytes in
+                # the values, so `finish_rows` repairs and counts them as it
+                # does for pyarrow's columns (in text and label values only).
+                row = json.loads(raw.decode("utf-8", "surrogateescape"))
                 if not isinstance(row, dict):
                     raise TypeError("not an object")
                 fields = [_scalar_text(row.get(key)) for key in self.wanted]
@@ -173,11 +174,11 @@ class _JsonLinesFile:
                 continue
             good.append(number)
             for key, value in zip(self.wanted, fields, strict=True):
-                values[key].append(value)
-        columns = {key: pa.array(values[key], pa.string()) for key in self.wanted}
+                values[key].append(None if value is None else
+                                   value.encode("utf-8", "surrogateescape"))
+        columns = {key: pa.array(values[key], pa.binary()) for key in self.wanted}
         return (columns, np.asarray(good, dtype=np.int64),
-                [("bad_json", np.asarray(bad_json, dtype=np.int64))],
-                {"blank_lines": blank, "invalid_utf8_rows": invalid})
+                [("bad_json", np.asarray(bad_json, dtype=np.int64))], {"blank_lines": blank})
 
     def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray, bad: list,
                 notes: dict[str, int]) -> Rows:
@@ -203,7 +204,7 @@ class _JsonLinesFile:
         """
         first = next((line for line in chunk.split(b"\n") if line.strip()), b"{}")
         try:
-            obj = json.loads(first)
+            obj = json.loads(first.decode("utf-8", "surrogateescape"))
         except ValueError:
             obj = None
         have = list(obj) if isinstance(obj, dict) else []
