@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from streamfit.errors import UserError
 from streamfit.sources import RowAccounting, SourceSpec, iter_records
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 BLOCK_SIZES = st.sampled_from([5, 64, 1 << 20])
