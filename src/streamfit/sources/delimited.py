@@ -315,6 +315,9 @@ class _DelimitedFile:
         quotes (numpy over byte positions; nothing is split). An incomplete
         line already over the limit fails at once, with "at least".
         """
+        if pending.count(self.delimiter) < MAX_COLUMNS and not (
+                self.spec.header and len(pending) > MAX_HEADER_BYTES):
+            return  # the common case, one C-speed count
         data = np.frombuffer(pending, dtype=np.uint8)
         delimiters = np.flatnonzero(data == self.delimiter[0])
         ends = np.flatnonzero(data == LF)

@@ -184,7 +184,8 @@ def finish_rows(
         bad: rows the parser already rejected, by cause; they count as read
             and skipped.
         transform: applied to the joined, valid text (e.g. a preset's unescape).
-        notes: the reader's observations; "invalid_utf8_rows" is added here.
+        notes: the reader's observations; "invalid_utf8_rows" and
+            "labels_stripped" are added here.
 
     Returns:
         The `Rows` to account for: kept rows, and skipped ones by cause
