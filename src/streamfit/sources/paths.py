@@ -5,8 +5,9 @@ Files are identified by device and inode, not by spelling: `a.csv`,
 its first place. A recursive glob (`**`) follows links to folders but enters
 each folder once, so a link cycle (`sub -> .`) cannot make it read a file
 again or walk forever. Only regular files are read: a FIFO, a device or a
-socket named as a path, and a loop of symbolic links, are one-line errors;
-standard input (`-`) is not supported yet.
+socket named as a path, and a loop of symbolic links, are one-line errors (a
+glob or a folder takes only its regular files); standard input (`-`) is not
+supported yet.
 """
 
 from __future__ import annotations
