@@ -1,7 +1,11 @@
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +88,98 @@ def test_a_cancelled_child_removes_its_unfinished_work(tmp_path, write_corpus):
     child = run_child(data, tmp_path / "caches" / "one", "label", "cancel")
     assert child["cancelled"] and child["seen"][0].startswith(".one.")  # cancelled mid-work
     assert list((tmp_path / "caches").iterdir()) == []
+
+
+def big_corpus(tmp_path, write_corpus, copies=50):
+    small = write_corpus(tmp_path / "small.csv", 2000).read_text().splitlines(keepends=True)
+    data = tmp_path / "a.csv"
+    data.write_text("".join(small[:1] + small[1:] * copies))
+    return data
+
+
+# A parent that starts a prepare child, says the child's pid once it is at work, and waits.
+PARENT = textwrap.dedent("""
+    import pathlib, sys, time
+    from streamfit.prepare.background import PrepareProcess
+    from streamfit.prepare.pipeline import PrepareOptions
+    from streamfit.sources import SourceSpec
+
+    data, cache = sys.argv[1:3]
+    job = PrepareProcess(SourceSpec((data,)), PrepareOptions(), cache)
+    folder, deadline = pathlib.Path(cache).parent, time.monotonic() + 60
+    while not (folder.exists() and any(folder.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.2)  # into the work
+    print(job._process.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc")
+def test_a_killed_parent_takes_its_prepare_child_and_its_work_with_it(tmp_path, write_corpus):
+    data = big_corpus(tmp_path, write_corpus, copies=150)  # 300,000 rows: seconds of work
+    caches = tmp_path / "caches"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(data), str(caches / "one")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert alive(child)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while alive(child):
+        assert time.monotonic() < deadline, "the prepare child outlived its parent"
+        time.sleep(0.01)
+    assert list(caches.iterdir()) == []  # it stopped mid-way and removed its work folder
+
+
+def test_the_child_dies_at_once_if_its_parent_died_before_it_asked_to(monkeypatch):
+    from streamfit.prepare import background
+
+    monkeypatch.setattr(os, "getppid", lambda: 1)
+    with pytest.raises(SystemExit) as exited:
+        background._die_with_parent(os.getpid() + 1 if os.getpid() != 1 else 2)
+    assert exited.value.code == 128 + signal.SIGTERM
+
+
+CANCEL_AT_ONCE = textwrap.dedent("""
+    import pathlib, sys, time
+    from streamfit.prepare.background import PrepareProcess
+    from streamfit.prepare.pipeline import PrepareOptions
+    from streamfit.sources import SourceSpec
+
+    data, caches, rounds = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3])
+    for i in range(rounds):  # cancelled at every moment from the fork on
+        job = PrepareProcess(SourceSpec((data,)), PrepareOptions(), caches / "one")
+        if i % 3:
+            folder = caches
+            while not (folder.exists() and any(folder.iterdir())) and job._process.is_alive():
+                pass
+            if i % 3 == 2:
+                time.sleep(0.05 * i)
+            else:  # as if the signal came before the handler: the child dies without cleaning up
+                job._process.kill()
+        job.cancel()
+        left = sorted(p.name for p in caches.iterdir()) if caches.exists() else []
+        assert left in ([], ["one"]), (i, left)  # nothing, or the finished dataset
+    print("ok")
+""")
+
+
+def test_a_child_cancelled_at_any_moment_leaves_nothing(tmp_path, write_corpus):
+    data = big_corpus(tmp_path, write_corpus, copies=5)
+    done = subprocess.run([sys.executable, "-c", CANCEL_AT_ONCE, str(data), str(tmp_path / "caches"), "12"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_with_torch_loaded_it_prepares_in_this_process_when_asked(tmp_path, write_corpus):

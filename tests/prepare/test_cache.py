@@ -36,3 +36,17 @@ def test_split_pickles_without_its_file_descriptor(tmp_path):
     clone = pickle.loads(pickle.dumps(split))
     assert clone._fd is None
     assert clone.take(np.array([1]))[1].tolist() == [4]
+
+
+def test_a_split_is_checksummed_as_it_is_written(tmp_path):
+    import zlib
+
+    from streamfit.prepare.cache import Checksums
+
+    checksums = Checksums()
+    writer = SplitWriter(tmp_path / "train.arrow", checksums)
+    writer.write(np.array([0, 2, 3]), np.array([2, 3, 4], np.int32), np.array([0, 1]))
+    writer.close()
+    raw = (tmp_path / "train.arrow").read_bytes()
+    assert checksums.contents == {"train.arrow": {"size": len(raw), "crc32": f"{zlib.crc32(raw):08x}"}}
+    assert PreparedSplit(tmp_path / "train.arrow").take(np.array([1]))[1].tolist() == [4]

@@ -156,8 +156,11 @@ class TrainConfig:
     dropout: float = option(0.2, help="dropout rate", bounds={"minimum": 0, "below": 1, "integer": False})
     seed: int = option(0, help="seed of the split, the shuffle, the initial weights and dropout",
                        bounds={"minimum": 0})
-    cache: str | None = option(None, help="prepared-dataset directory", metavar="DIR",
-                               default_help="~/.cache/streamfit/<digest>", fingerprint=False)
+    cache: str | None = option(
+        None, help="one prepared dataset's folder, replaced only when it holds a prepared dataset "
+                   "or nothing; not the root of many (by default each data and options get a "
+                   "folder of their own under $STREAMFIT_CACHE or ~/.cache/streamfit)",
+        metavar="DIR", default_help="~/.cache/streamfit/<digest>", fingerprint=False)
     validation_split: float = option(
         0.1, help="fraction of the training rows held out for validation and early stopping "
                   "when there is no validation data (0 for none)", metavar="F",
