@@ -46,3 +46,16 @@ def test_inspect_and_iter_records_keep_the_same_notes(tmp_path):
         "invalid_utf8_rows": 1, "blank_lines": 1, "labels_stripped": 1,
         "labels_differing_by_case": 2}
     assert report["note_examples"] == accounting.note_examples
+
+
+def test_train_shows_the_same_notes_with_their_examples(tmp_path, capsys):
+    data = tmp_path / "a.csv"
+    data.write_text("label,text\n" + "".join(
+        f"{label},some words {i} {label.strip(chr(34)).strip()}\n"
+        for i, label in enumerate(["pos", "neg", "Pos", '" neg"'] * 25)))
+    code, out, err = _run(capsys, "train", data, "--output", tmp_path / "m", "--cache",
+                          tmp_path / "c", "--epochs", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "data: note labels_differing_by_case: 2 ('pos' ~ 'Pos')" in lines
+    assert "data: note labels_stripped: 25 (' neg')" in lines

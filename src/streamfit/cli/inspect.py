@@ -7,6 +7,7 @@ import json
 
 from streamfit.cli.args import add_source_arguments, source_spec
 from streamfit.prepare.inspect import inspect_source
+from streamfit.sources.accounting import describe_notes
 
 
 def add_parser(subparsers) -> None:
@@ -26,9 +27,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"rows: read {report['rows_read']}, used {report['rows_used']}")
     for cause, count in report["skipped"].items():
         print(f"skipped {cause}: {count} (first at {', '.join(report['examples'].get(cause, [])[:3])})")
-    for note, count in report.get("notes", {}).items():
-        examples = report.get("note_examples", {}).get(note)
-        print(f"note {note}: {count}" + (f" ({'; '.join(examples)})" if examples else ""))
+    for note in describe_notes(report):
+        print(f"note {note}")
     print(f"classes: {len(report['classes'])}")
     for label, count in report["classes"].items():
         print(f"  {label}: {count}")

@@ -25,6 +25,7 @@ from streamfit.distributed import launcher
 from streamfit.errors import RankZeroFailed, TrainingInterrupted, UserError, check_number
 from streamfit.recipe.config import TrainConfig, start_prepare
 from streamfit.recipe.resume import check_resume
+from streamfit.sources.accounting import describe_notes
 
 
 def add_parser(subparsers) -> None:
@@ -80,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if config.verbose and distributed.is_main():
         print(f"data: read {accounting['rows_read']} rows, used {accounting['rows_used']}"
               + _skipped(accounting))
-        for note, count in accounting.get("notes", {}).items():  # as `streamfit inspect` shows them
-            print(f"data: note {note}: {count}")
+        for note in describe_notes(accounting):  # as `streamfit inspect` shows them
+            print(f"data: note {note}")
         if result.replaced is not None:
             print(f"replaced the bundle in {result.bundle} ({result.replaced})")
         s = result.seconds

@@ -252,14 +252,22 @@ class RowAccounting:
                 parts.append(f"{count} {cause} ({', '.join(places)}{more})")
             text += ": " + ", ".join(parts)
         if self.notes:
-            parts = []
-            for name, count in self.notes.items():
-                found = self.note_examples.get(name)
-                parts.append(f"{count} {name}" + (f" ({'; '.join(found)})" if found else ""))
-            text += "\nnotes: " + ", ".join(parts)
+            text += "\nnotes: " + ", ".join(describe_notes(self.to_dict()))
         return text
 
     def _strict_message(self, cause: str, source: int, line: int | None, detail: str) -> str:
         detail = f" ({detail})" if detail else ""
         return (f"{self.location(source, line)}: {cause}{detail}; fix the row, or read without "
                 "strict to skip and count bad rows")
+
+
+def describe_notes(report: dict) -> list[str]:
+    """Each note of an accounting report (`RowAccounting.to_dict()`) as "name: count (examples)".
+
+    The one wording of the notes, for `summary`, `streamfit inspect` and `streamfit train`.
+    """
+    lines = []
+    for name, count in report.get("notes", {}).items():
+        found = report.get("note_examples", {}).get(name)
+        lines.append(f"{name}: {count}" + (f" ({'; '.join(found)})" if found else ""))
+    return lines
