@@ -38,7 +38,7 @@ def test_summary_and_to_dict():
     acc.note("several_labels", 0)
     assert acc.summary() == (
         "read 4 rows, used 1, skipped 3: 2 missing_label (a.csv:4, a.csv:9), "
-        "1 wrong_field_count (a.csv)\nnotes: 2 invalid_utf8_rows")
+        "1 wrong_field_count (a.csv)\nnotes: invalid_utf8_rows: 2")
     assert json.loads(json.dumps(acc.to_dict())) == {
         "rows_read": 4, "rows_used": 1,
         "skipped": {"missing_label": 2, "wrong_field_count": 1},
@@ -101,7 +101,7 @@ def test_labels_differing_by_case_are_a_note_with_examples():
                                                              "'neg' ~ 'Neg'"]}
     assert acc.to_dict()["note_examples"] == acc.note_examples
     assert acc.summary().endswith(
-        "notes: 5 labels_differing_by_case ('pos' ~ 'Pos' ~ 'POS'; 'neg' ~ 'Neg')")
+        "notes: labels_differing_by_case: 5 ('pos' ~ 'Pos' ~ 'POS'; 'neg' ~ 'Neg')")
 
 
 def test_labels_are_stripped_and_counted_and_case_is_reported(tmp_path, read):
