@@ -20,9 +20,12 @@ file is checksummed as it is written; `load_or_prepare` checks them before it
 reuses a cache and rebuilds a damaged one, saying so (`strict` refuses it
 instead). A full disk ends in one line naming the folder and the room needed.
 
-Cost of the checks (IMDB grown 10x, 250k rows, see the session's report):
-CRC-32 while writing is free beside the write itself, and checking a cache
-when it is reused reads each file once (about 3 GB/s from the page cache).
+Cost of the checks, measured on IMDB grown 10x (250k rows, 388 MB of CSV,
+a 331 MB cache) on 2 cores: CRC-32 while writing is lost in the noise of a
+16-18 s prepare (the files are byte for byte those written without it);
+checking the cache when it is reused takes 0.07 s from the page cache and
+0.19 s after dropping it, against 26.7 s for `streamfit train` on the reused
+cache: 0.3% to 0.7%. So every open is checked; no verified-once stamp.
 """
 
 from __future__ import annotations
