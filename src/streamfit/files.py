@@ -26,9 +26,20 @@ from typing import IO, Any
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def is_disk_full(error: BaseException) -> bool:
-    """Whether `error` is a write that found no room (pyarrow's write errors carry the errno too)."""
-    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error` is a write that found no room, or was raised while handling one.
+
+    pyarrow's write errors carry the errno; `torch.save` turns the `OSError`
+    into a `RuntimeError` ("unexpected pos") as it closes the zip file, so
+    the errors it was raised during count too.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def fsync_directory(directory: Path) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
-import errno
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
-from streamfit.files import fsync_directory, write_atomic
+from streamfit.files import fsync_directory, is_disk_full, write_atomic
 from streamfit.models import build_model
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
@@ -262,7 +261,9 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             np.savez(work / "features.npz", **arrays)
             write_atomic(work / "weights.pt", lambda file: torch.save(state, file))
             write_atomic(work / "bundle.json", lambda file: file.write(text.encode()))
-        except (OSError, pa.ArrowException) as error:
+        except (OSError, RuntimeError, pa.ArrowException) as error:
+            if isinstance(error, RuntimeError) and not is_disk_full(error):
+                raise
             raise _write_error(directory, error, needed) from None
         _swap_in(work, directory, needed)
     finally:
@@ -277,7 +278,7 @@ def _real_path(directory: Path) -> Path:
 
 def _write_error(directory: Path, error: Exception, needed: int) -> UserError:
     """The one-line error for a failed bundle write."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(error):
         try:
             free = f", {_size(shutil.disk_usage(directory.parent).free)} free"
         except OSError:

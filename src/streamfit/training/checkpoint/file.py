@@ -30,7 +30,6 @@ half exists.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -46,7 +45,7 @@ from typing import IO, Any
 import torch
 
 from streamfit.errors import OptionError, UserError
-from streamfit.files import write_atomic
+from streamfit.files import is_disk_full, write_atomic
 from streamfit.sampling.sampler import SamplerState
 from streamfit.training.saving import open_regular
 from streamfit.training.stateful import Stateful
@@ -175,9 +174,11 @@ def write_checkpoint(directory: Path, serial: int, epoch: int, step: int,
         meta["digest"] = body_digest(meta)
         text = json.dumps(meta, indent=1) + "\n"
         write_atomic(json_path, lambda file: file.write(text.encode()))
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
+        if not isinstance(error, OSError) and not is_disk_full(error):
+            raise
         needed = ""
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(error):
             size = sum(t.numel() * t.element_size() for t in _tensors_in(tensors))
             try:
                 free = f", {shutil.disk_usage(directory).free} free"
@@ -186,9 +187,16 @@ def write_checkpoint(directory: Path, serial: int, epoch: int, step: int,
             needed = f": it needs about {size} bytes{free}"
         raise OptionError(
             "checkpoint_dir", str(directory),
-            f"cannot take the checkpoint {json_path.name} ({error.strerror or error}){needed}; "
+            f"cannot take the checkpoint {json_path.name} ({_reason(error)}){needed}; "
             "free space or give another directory (the earlier checkpoints are as they were)") from None
     return json_path
+
+
+def _reason(error: BaseException) -> str:
+    """The OS's words for a failed write (for `torch.save`'s RuntimeError, those of its cause)."""
+    while not isinstance(error, OSError) and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return getattr(error, "strerror", None) or str(error).splitlines()[0]
 
 
 def _tensors_in(value: Any):
