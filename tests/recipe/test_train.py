@@ -122,3 +122,16 @@ def test_a_full_disk_while_checkpointing_names_output_and_the_bytes(tmp_path, wr
                                            "which cannot take the checkpoint ckpt-000001-e0002-s000000.json "
                                            "(No space left on device): it needs about ")
     assert not (tmp_path / "m" / "bundle.json").exists()
+
+
+def test_a_rank_that_finds_the_cache_damaged_says_so_not_that_it_is_unshared(tmp_path, write_corpus):
+    from streamfit.prepare.cache import CacheDamaged
+    from streamfit.prepare.pipeline import PrepareOptions, load_or_prepare
+    from streamfit.recipe.train import _open_prepared_by_rank_zero
+
+    data = SourceSpec((str(write_corpus(tmp_path / "a.csv", 200)),))
+    dataset = load_or_prepare(data, PrepareOptions(), tmp_path / "c")
+    (tmp_path / "c" / "train.arrow").write_bytes(b"not arrow")
+    config = TrainConfig(output=str(tmp_path / "m"), cache=str(tmp_path / "c"))
+    with pytest.raises(CacheDamaged, match="train.arrow"):
+        _open_prepared_by_rank_zero(config, str(tmp_path / "c"), dataset.manifest["key"], False)

@@ -37,6 +37,7 @@ from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, HashedNgrams, NgramTfidf, Sequences
 from streamfit.models import auto_model, build_model
 from streamfit.prepare.background import PrepareProcess
+from streamfit.prepare.cache import CacheDamaged
 from streamfit.prepare.pipeline import PreparedDataset, open_prepared
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.recipe.bundle import check_output_dir, save_bundle
@@ -190,11 +191,14 @@ def _open_prepared_by_rank_zero(config: TrainConfig, directory: str, key: str,
 
     Raises:
         OptionError: the rank cannot see `directory` (`cache` is not shared).
+        CacheDamaged: the rank sees it, damaged (its own copy, on a machine of its own).
         UserError: the dataset there is not the one rank 0 prepared.
     """
     rank = distributed.rank()
     try:
         dataset = open_prepared(directory)
+    except CacheDamaged:
+        raise
     except UserError:
         raise OptionError(
             "cache", config.cache,
