@@ -167,15 +167,56 @@ def test_id_column_is_copied_to_every_row(tmp_path, bundle, capsys, output):
     check_answers(rows, data, 40, {7: "wrong_field_count"})
 
 
-def test_id_of_a_json_line_without_text_is_kept(tmp_path, bundle, capsys, output):
+def test_ids_of_json_lines_and_a_skipped_row_has_none(tmp_path, bundle, capsys, output):
     data = tmp_path / "d.jsonl"
     objects = [{"id": i, "text": cue(i)} for i in range(1, 21)]
-    objects[4] = {"id": 5}  # no text: skipped, but its id is known
+    objects[4] = {"id": 5}  # no text: skipped, and a skipped row's id is empty
     objects[9] = {"text": cue(10)}  # no id: predicted, without an id
+    objects[11] = {"id": {"n": 12}, "text": cue(12)}  # an object as id: predicted, without an id
     data.write_text("".join(json.dumps(o) + "\n" for o in objects))
     _, rows, _ = predict(capsys, bundle, data, "--id", "id", output=output)
-    assert [row["id"] for row in rows] == [None if i == 10 else str(i) for i in range(1, 21)]
+    assert [row["id"] for row in rows] == [None if i in (5, 10, 12) else str(i) for i in range(1, 21)]
     check_answers(rows, data, 20, {5: "missing_text_field"}, line_offset=0)
+
+
+def test_ids_are_read_in_the_same_single_pass(tmp_path, bundle, capsys, monkeypatch):
+    from streamfit.sources import delimited
+
+    passes = []
+    original = delimited.read_delimited
+    monkeypatch.setattr(delimited, "read_delimited",
+                        lambda path, *rest: passes.append(path) or original(path, *rest))
+    monkeypatch.setattr("streamfit.sources.reader.read_delimited", delimited.read_delimited)
+    data = write_csv(tmp_path / "d.csv", 3000, {7: '"r7","a","b"', 2999: '"r2999"'})
+    _, rows, _ = predict(capsys, bundle, data, "--id", "id", "--batch-size", "100")
+    assert passes == [str(data)]
+    assert [row["id"] for row in rows] == [None if i in (7, 2999) else f"r{i}" for i in range(1, 3001)]
+    check_answers(rows, data, 3000, {7: "wrong_field_count", 2999: "wrong_field_count"})
+
+
+def test_a_failed_run_leaves_the_output_file_as_it_was(tmp_path, bundle, capsys):
+    data = write_csv(tmp_path / "d.csv", 3000, {2500: '"r2500","a","b"'})
+    for name in ("p.csv", "p.jsonl"):
+        output = tmp_path / name
+        output.write_text("the last good result\n")
+        argv = ["predict", bundle, str(data), "--strict", "--batch-size", "10", "--output", str(output)]
+        assert main(argv) == 2
+        assert f"{data}:2501: wrong_field_count" in capsys.readouterr().err
+        assert output.read_text() == "the last good result\n"
+        missing = tmp_path / ("new-" + name)
+        assert main([*argv[:-1], str(missing)]) == 2
+        capsys.readouterr()
+        assert not missing.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["d.csv", "p.csv", "p.jsonl"]
+
+
+def test_a_good_run_replaces_the_output_file(tmp_path, bundle, capsys):
+    data = write_csv(tmp_path / "d.csv", 30)
+    output = tmp_path / "p.csv"
+    output.write_text("an old result\n" * 1000)
+    _, rows, _ = predict(capsys, bundle, data, output=output)
+    check_answers(rows, data, 30, {})
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["d.csv", "p.csv"]
 
 
 def test_id_by_index_in_a_parquet_file(tmp_path, bundle, capsys):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from streamfit.errors import OptionError, UserError
@@ -56,3 +58,20 @@ def test_file_format_prefers_the_spec_and_the_preset():
     with pytest.raises(OptionError, match=r"^format=None is needed: the extension of cooking.train "
                                           r"names no format; give one of csv, tsv"):
         file_format(SourceSpec(("x",)), "cooking.train")
+
+
+@pytest.mark.parametrize("value", [True, "", -1, 1.5, ("a",)])
+def test_spec_rejects_an_id_that_is_no_column(value):
+    with pytest.raises(OptionError, match=r"is not a column; give a column name or a 0-based index") as error:
+        SourceSpec(("a.csv",), id=value)
+    assert error.value.option == "id"
+
+
+def test_the_id_defaults_to_none_and_comes_last():
+    spec = SourceSpec(("a.csv",))
+    assert spec.id is None
+    assert list(dataclasses.asdict(spec))[-1] == "id"
+    # positional construction is as it was
+    assert SourceSpec(("a.csv",), "csv", ("t",), "y").label == "y"
+    assert SourceSpec(("a.csv",), id="key").id == "key"
+    assert SourceSpec(("a.csv",), id=0).id == 0

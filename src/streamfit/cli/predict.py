@@ -13,9 +13,19 @@ rows), good or bad:
 | probability | the label's probability; empty for a row that could not be read |
 | skipped | empty, or why the row could not be read (`wrong_field_count`, ...) |
 
+The id comes from the same single pass as the text: the readers carry the
+`--id` column in the record batches (`SourceSpec.id`). A skipped row's id is
+empty (null in JSON Lines): the readers do not keep the columns of rows they
+skip (a CSV row of the wrong width is not even split into fields).
+
 The writing is columnar: a batch is merged with the skipped rows among it by
 (file, line) with numpy and written as CSV by pyarrow, or as JSON Lines joined
 by pyarrow.compute, with no Python per row.
+
+`--output FILE` is written to a temporary file beside it and renamed over
+FILE only when every row is written (`files.write_atomic`): a failed run
+(`--strict` at a bad row, an error, Ctrl-C) leaves FILE as it was, and no
+partial file that looks like a result.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -31,13 +40,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from streamfit.cli.args import add_source_arguments, bundle_overrides
-from streamfit.errors import OptionError, UserError, check_number
-from streamfit.sources import RowAccounting, SourceSpec, iter_records, parse_columns, resolve_paths
-from streamfit.sources.spec import file_format
+from streamfit.errors import UserError, check_number
+from streamfit.files import write_atomic
+from streamfit.sources import RowAccounting, parse_columns
 
 # OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-LINE_FORMATS = ("fasttext", "text")
 
 
 def add_parser(subparsers) -> None:
@@ -50,15 +58,17 @@ def add_parser(subparsers) -> None:
             "line (where the row starts; the row number for Parquet), id (with --id), label,\n"
             "probability, skipped. A row that cannot be read (wrong field count, broken quoting,\n"
             "bad JSON, no text field) keeps its place: empty label and probability, and the cause\n"
-            "in skipped (null in JSON Lines); the summary of skipped rows goes to stderr. An empty\n"
-            "text is still predicted.\n\n"
+            "in skipped (null in JSON Lines), and an empty id; the summary of skipped rows goes to\n"
+            "stderr. An empty text is still predicted. --output is written whole or not at all: a\n"
+            "failed run leaves an existing FILE as it was.\n\n"
             "CSV output neutralises label names a spreadsheet would run as formulas (OWASP: those\n"
             "starting with = + - @, tab or carriage return get a leading ', so -1 is written '-1);\n"
             "JSON Lines keeps every label exactly."))
     parser.add_argument("bundle", metavar="DIR", help="a bundle written by `streamfit train`")
     add_source_arguments(parser, defaults=False)
     parser.add_argument("--id", metavar="COL", default=None,
-                        help="a column of DATA (name or 0-based index) copied to each output row as id")
+                        help="a column of DATA (name, 0-based index or JSON Lines key) copied to each "
+                             "output row as id, read in the same pass; empty for a skipped row")
     parser.add_argument("--output", "-o", metavar="FILE", help="a .csv or .jsonl file (default: stdout)")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -73,41 +83,52 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--output {args.output}: use a .csv or .jsonl file name")
     check_number("batch_size", args.batch_size, minimum=1)
     bundle = load_bundle(args.bundle)
-    spec = bundle.source_spec(args.data, labelled=False, **bundle_overrides(args, label=False))
+    id_column = parse_columns(args.id)[0] if args.id is not None else None
+    spec = bundle.source_spec(args.data, labelled=False, **bundle_overrides(args, label=False),
+                              id=id_column)
     accounting = RowAccounting(strict=spec.strict, log_skips=True)
     batches = bundle.predict_rows(spec, accounting, args.batch_size, args.device)
-    ids = IdColumn(spec, parse_columns(args.id)[0] if args.id is not None else None)
+    with_id = id_column is not None
     writer = Writer(bundle.labels.names, accounting.files, jsonl=bool(args.output and args.output.endswith(".jsonl")),
-                    with_id=args.id is not None)
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-    try:
+                    with_id=with_id)
+
+    def write(out) -> None:
         for records, skipped, probabilities in batches:
-            table = answers(records, skipped, probabilities)
-            if ids.column is not None:
-                table = table.append_column("id", ids.take(table.column("source"), table.column("line")))
-            out.write(writer.write(table))
-    finally:
-        if args.output:
-            out.close()
+            out.write(writer.write(answers(records, skipped, probabilities, with_id=with_id)))
+
+    if args.output:
+        write_atomic(args.output, write)
+    else:
+        write(sys.stdout.buffer)
     if accounting.rows_read != accounting.rows_used:
         print(f"streamfit: {accounting.summary()}", file=sys.stderr)
     return 0
 
 
-def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.ndarray) -> pa.Table:
+def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.ndarray,
+            *, with_id: bool = False) -> pa.Table:
     """Records and the skipped rows among them, merged in (source, line) order.
+
+    Args:
+        with_id: add the records' `id` column (null for skipped rows, and for
+            a batch without records, which may lack the column).
 
     Returns:
         A table of (source, line, best: class id or null, probability or null,
-        skipped: cause or null), one row per input row.
+        skipped: cause or null[, id]), one row per input row.
     """
     best = probabilities.argmax(axis=1)
     probability = probabilities[np.arange(len(best)), best].round(6)
     sources = np.asarray(records.column("source"), np.int32)
     lines = np.asarray(records.column("line"), np.int64)
+    ids = None
+    if with_id:
+        ids = (records.column("id") if "id" in records.schema.names
+               else pa.nulls(records.num_rows, pa.string()))
     if skipped.num_rows == 0:  # the common case: nothing to merge
-        return pa.table({"source": sources, "line": lines, "best": best, "probability": probability,
-                         "skipped": pa.nulls(len(best), pa.string())})
+        table = pa.table({"source": sources, "line": lines, "best": best, "probability": probability,
+                          "skipped": pa.nulls(len(best), pa.string())})
+        return table if ids is None else table.append_column("id", ids)
     bad_sources = np.asarray(skipped.column("source"), np.int32)
     bad_lines = np.asarray(skipped.column("line"), np.int64)
     all_sources = np.concatenate([sources, bad_sources])
@@ -116,13 +137,16 @@ def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.
     good = order < len(best)
     picked = np.where(good, order, 0)
     cause = pa.concat_arrays([pa.nulls(len(best), pa.string()), skipped.column("skipped")])
-    return pa.table({
+    table = pa.table({
         "source": all_sources[order], "line": all_lines[order],
         "best": pa.array(best[picked] if len(best) else np.zeros(len(order), np.int64), mask=~good),
         "probability": pa.array(probability[picked] if len(best) else np.zeros(len(order), np.float32),
                                 mask=~good),
         "skipped": cause.take(pa.array(order)),
     })
+    if ids is None:
+        return table
+    return table.append_column("id", _chunk(ids).take(pa.array(picked, mask=~good)))
 
 
 class Writer:
@@ -209,71 +233,3 @@ def _json_strings(values) -> pa.Array:
         for char in _CONTROL:  # rare: one pass per control character
             escaped = pc.replace_substring(escaped, char, json.dumps(char)[1:-1])
     return pc.binary_join_element_wise('"', escaped, '"', "").fill_null("null")
-
-
-class IdColumn:
-    """The `--id` column of each output row, read in a second pass over the same files.
-
-    The readers yield only text and label (`sources.rows.RECORD_SCHEMA`), so
-    the id column is read as the text of a second, unlabelled spec, and joined
-    to the answers by (source, line): a row skipped in the first pass for a
-    missing text field still gets its id; a row without an id field (JSON
-    Lines) or that no pass can read gets none.
-
-    Args:
-        spec: the predict spec.
-        column: the id column, or None for no id.
-
-    Raises:
-        UserError: the files are read as fastText or plain text lines (no columns).
-    """
-
-    def __init__(self, spec: SourceSpec, column):
-        self.column = column
-        if column is None:
-            return
-        id_spec = SourceSpec(paths=spec.paths, format=spec.format, text=(column,), label=None,
-                             header=spec.header, encoding=spec.encoding, preset=spec.preset,
-                             block_size=spec.block_size)
-        self.accounting = RowAccounting()
-        self.batches = self._batches(id_spec)
-        self.keys = np.zeros(0, np.int64)
-        self.values = pa.array([], pa.string())
-        self.done = False
-
-    def _batches(self, id_spec: SourceSpec) -> Iterator[pa.RecordBatch]:
-        for path in resolve_paths(id_spec.paths, id_spec.format):
-            if file_format(id_spec, path) in LINE_FORMATS:
-                raise UserError(f"--id {self.column}: {path} is read as {file_format(id_spec, path)} "
-                                "lines, which have no columns; drop --id or give --format csv/tsv/jsonl")
-        try:
-            yield from iter_records(id_spec, self.accounting)
-        except OptionError as error:
-            if error.option != "text":
-                raise
-            raise OptionError("id", self.column, error.problem) from None
-
-    def take(self, sources, lines) -> pa.Array:
-        """The id of each (source, line), null where none was read."""
-        wanted = _keys(np.asarray(sources), np.asarray(lines))
-        if len(wanted) == 0:
-            return pa.array([], pa.string())
-        while not self.done and (len(self.keys) == 0 or self.keys[-1] < wanted[-1]):
-            batch = next(self.batches, None)
-            if batch is None:
-                self.done = True
-                break
-            self.keys = np.concatenate([self.keys, _keys(np.asarray(batch.column("source")),
-                                                         np.asarray(batch.column("line")))])
-            self.values = pa.concat_arrays([self.values, batch.column("text")])
-        at = np.minimum(np.searchsorted(self.keys, wanted), max(len(self.keys) - 1, 0))
-        found = self.keys[at] == wanted if len(self.keys) else np.zeros(len(wanted), bool)
-        ids = (self.values.take(pa.array(at, mask=~found)) if len(self.keys)
-               else pa.nulls(len(wanted), pa.string()))
-        drop = int(np.searchsorted(self.keys, wanted[-1], side="right"))  # later rows never come back
-        self.keys, self.values = self.keys[drop:], self.values.slice(drop)
-        return ids
-
-
-def _keys(sources: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    return (sources.astype(np.int64) << 40) + lines.astype(np.int64)

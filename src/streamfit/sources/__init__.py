@@ -13,7 +13,7 @@ knows nothing of vocabularies, batches for training or models.
 | parquet | Parquet |
 | lines | fastText `__label__` lines and plain text, one document per line |
 | presets | the "zhang" layout (DBPedia, Yelp, Amazon, AG News) |
-| columns | text and label columns by name or index |
+| columns | text, label and id columns by name or index |
 | rows | one chunk's columns -> a record batch (`Rows`); UTF-8 repair; skips |
 | accounting | `RowAccounting`: rows read, used, skipped by cause, where |
 | reader | `iter_records`: all files of a spec, in order, parsed ahead (`streamfit.prefetch`) |
@@ -23,7 +23,7 @@ Example:
     >>> spec = SourceSpec(("data/train.csv.gz",), text=("text",), label="label")
     >>> accounting = RowAccounting()
     >>> for batch in iter_records(spec, accounting):  # doctest: +SKIP
-    ...     ...  # batch columns: text, label, source, line
+    ...     ...  # batch columns: text, label, source, line (and id with SourceSpec(id=...))
     >>> print(accounting.summary())  # doctest: +SKIP
     read 25000 rows, used 25000, skipped 0
 """

@@ -1,4 +1,4 @@
-"""Find the text and label columns of a file from the spec (names or indexes)."""
+"""Find the text, label and id columns of a file from the spec (names or indexes)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ ZHANG_DEFAULT_LABEL = "label"
 
 
 def select_columns(spec: SourceSpec, path: str, names: list[str] | None,
-                   count: int) -> tuple[list[int], int | None]:
-    """Return (text column indexes, label column index or None) for one file.
+                   count: int) -> tuple[list[int], int | None, int | None]:
+    """Return (text column indexes, label index or None, id index or None) for one file.
 
     With preset "zhang" the label is column 0 and the text every other column,
-    unless the spec changed them from their defaults (see `SourceSpec`).
+    unless the spec changed them from their defaults (see `SourceSpec`); the
+    id changes neither.
 
     Args:
         spec: the source spec.
@@ -24,7 +25,7 @@ def select_columns(spec: SourceSpec, path: str, names: list[str] | None,
         count: how many columns the file has.
 
     Raises:
-        OptionError: for the `text` or `label` column at fault: an unknown
+        OptionError: for the `text`, `label` or `id` column at fault: an unknown
             name (listing the columns there are), an index out of range, or a
             name used without a header.
         UserError: the zhang preset on a file with one column.
@@ -33,18 +34,20 @@ def select_columns(spec: SourceSpec, path: str, names: list[str] | None,
     if spec.preset == "zhang" and label == ZHANG_DEFAULT_LABEL:
         label = 0
     label_index = None if label is None else _index(spec, path, names, count, label, "label")
+    id_index = None if spec.id is None else _index(spec, path, names, count, spec.id, "id")
     if spec.preset == "zhang" and spec.text == ZHANG_DEFAULT_TEXT:
         text = [i for i in range(count) if i != (0 if label_index is None else label_index)]
         if not text:
             raise UserError(f"{path}: the zhang preset needs a label column and at least one "
                             f"text column, but the file has {count} column")
-        return text, label_index
-    return [_index(spec, path, names, count, column, "text") for column in spec.text], label_index
+        return text, label_index, id_index
+    text = [_index(spec, path, names, count, column, "text") for column in spec.text]
+    return text, label_index, id_index
 
 
 def _index(spec: SourceSpec, path: str, names: list[str] | None, count: int,
            column: Column, role: str) -> int:
-    # `role` is the argument at fault ("text" or "label"): the command line
+    # `role` is the argument at fault ("text", "label" or "id"): the command line
     # shows these errors with its flag.
     if isinstance(column, int):
         if not 0 <= column < count:

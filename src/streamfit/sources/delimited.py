@@ -46,6 +46,9 @@ Bad rows: "wrong_field_count" (more or fewer fields than the header or, with
 no header, than the first row) and "broken_quoting" (a quote closed mid-field,
 or never closed within `MAX_RECORD_BYTES` or before the end of the file).
 Blank lines are not rows; they are counted in notes["blank_lines"].
+
+The id column (`SourceSpec.id`) is read like the label, as written (an empty
+field is an empty id); a bad row is not split into fields, so it has no id.
 """
 
 from __future__ import annotations
@@ -292,7 +295,7 @@ class _DelimitedFile:
                             "broken quoting, so the columns are unknown; fix the quotes")
         names = [field.decode("utf-8", "replace") for field in fields] if self.spec.header else None
         self.count = len(fields)
-        self.text_columns, self.label_column = select_columns(
+        self.text_columns, self.label_column, self.id_column = select_columns(
             self.spec, self.path, names, self.count)
         if self.spec.header:
             self.lines_before += pending.count(b"\n", 0, used)
@@ -396,7 +399,8 @@ class _DelimitedFile:
                 good.append(fields)
         base = self.lines_before + 1
         columns = {i: pa.array([fields[i] for fields in good], pa.binary())
-                   for i in {*self.text_columns, self.label_column} if i is not None}
+                   for i in {*self.text_columns, self.label_column, self.id_column}
+                   if i is not None}
         self.rows_seen += len(records)
         bad = [("wrong_field_count", base + np.asarray(wrong, dtype=np.int64)),
                ("broken_quoting", base + np.asarray(broken, dtype=np.int64))]
@@ -410,8 +414,9 @@ class _DelimitedFile:
             return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
         label = combined(self.label_column) if self.label_column is not None else None
+        ids = combined(self.id_column) if self.id_column is not None else None
         return finish_rows([combined(i) for i in self.text_columns], label, lines, self.source,
-                           bad, self.transform, notes)
+                           bad, self.transform, notes, ids)
 
 
 def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Rows]:

@@ -22,7 +22,9 @@ or time stays as written.
 Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
 object or array where text or label should be) and "missing_text_field"
 (none of the text keys is there, or all are null). A missing or null label is
-"missing_label". Blank lines are not rows (notes["blank_lines"]). Invalid
+"missing_label". The id key (`SourceSpec.id`) is read as labels are, but a
+missing or null id, or an object or array there, is a null id, never a bad
+row (unless the key is also the text or label). Blank lines are not rows (notes["blank_lines"]). Invalid
 UTF-8 in a text or label value is replaced and counted in
 notes["invalid_utf8_rows"] on either path (elsewhere in a line, in another
 key, it costs nothing). A line ends with "\\n", "\\r\\n" or a bare "\\r" (see `streams`).
@@ -44,14 +46,14 @@ from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
 
-def _keys(spec: SourceSpec) -> tuple[list[str], str | None]:
-    columns = [*spec.text, *([] if spec.label is None else [spec.label])]
-    numbered = [column for column in columns if isinstance(column, int)]
-    if numbered:
-        role = "text" if numbered[0] in spec.text else "label"
-        raise OptionError(role, numbered[0], "is an index, but JSON Lines fields are chosen by "
-                          "key, not by index; give a key name")
-    return list(spec.text), spec.label
+def _keys(spec: SourceSpec) -> tuple[list[str], str | None, str | None]:
+    """(text keys, label key or None, id key or None); OptionError for an index."""
+    for role, columns in (("text", spec.text), ("label", (spec.label,)), ("id", (spec.id,))):
+        numbered = [column for column in columns if isinstance(column, int)]
+        if numbered:
+            raise OptionError(role, numbered[0], "is an index, but JSON Lines fields are chosen "
+                              "by key, not by index; give a key name")
+    return list(spec.text), spec.label, spec.id
 
 
 def _scalar_text(value) -> str | None:
@@ -79,9 +81,12 @@ class _JsonLinesFile:
 
     def __init__(self, path: str, source: int, spec: SourceSpec):
         self.path, self.source, self.spec = path, source, spec
-        self.text_keys, self.label_key = _keys(spec)
+        self.text_keys, self.label_key, self.id_key = _keys(spec)
         self.wanted = list(dict.fromkeys(
-            [*self.text_keys, *([] if self.label_key is None else [self.label_key])]))
+            [*self.text_keys, *(key for key in (self.label_key, self.id_key) if key is not None)]))
+        # The key read only as the id: an object or array there is a null id, not a bad row.
+        self.id_only = (self.id_key if self.id_key not in (*self.text_keys, self.label_key)
+                        else None)
         self.schema = pa.schema([(key, pa.string()) for key in self.wanted])
         self.infer = False
         # In inference mode, the wanted keys pyarrow must still read as strings
@@ -168,7 +173,8 @@ class _JsonLinesFile:
                 row = json.loads(raw.decode("utf-8", "surrogateescape"))
                 if not isinstance(row, dict):
                     raise TypeError("not an object")
-                fields = [_scalar_text(row.get(key)) for key in self.wanted]
+                fields = [self._id_text(row.get(key)) if key == self.id_only
+                          else _scalar_text(row.get(key)) for key in self.wanted]
             except (ValueError, TypeError):
                 bad_json.append(number)
                 continue
@@ -179,6 +185,13 @@ class _JsonLinesFile:
         columns = {key: pa.array(values[key], pa.binary()) for key in self.wanted}
         return (columns, np.asarray(good, dtype=np.int64),
                 [("bad_json", np.asarray(bad_json, dtype=np.int64))], {"blank_lines": blank})
+
+    @staticmethod
+    def _id_text(value) -> str | None:
+        try:
+            return _scalar_text(value)
+        except TypeError:
+            return None
 
     def _finish(self, columns: dict[str, pa.Array], lines: np.ndarray, bad: list,
                 notes: dict[str, int]) -> Rows:
@@ -194,7 +207,8 @@ class _JsonLinesFile:
             columns = {key: column.filter(keep) for key, column in columns.items()}
             lines = lines[~no_text]
         label = columns[self.label_key] if self.label_key is not None else None
-        return finish_rows(texts, label, lines, self.source, bad, notes=notes)
+        ids = columns[self.id_key] if self.id_key is not None else None
+        return finish_rows(texts, label, lines, self.source, bad, notes=notes, ids=ids)
 
     def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
         """Fail early when a wanted key is in no object of the first chunk.
@@ -212,7 +226,8 @@ class _JsonLinesFile:
             column = columns[key]
             if key in have or len(column) == 0 or column.null_count < len(column):
                 continue
-            role = "label" if key == self.label_key and key not in self.text_keys else "text"
+            role = ("text" if key in self.text_keys else "label" if key == self.label_key
+                    else "id")
             names = ", ".join(repr(name) for name in have) or "no readable keys"
             raise OptionError(role, key, f"is no key of the objects in {self.path}; the first "
                               f"one has {names}; give one of them")
@@ -222,8 +237,8 @@ def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
     """Yield the parsed chunks of one JSON Lines file.
 
     Raises:
-        OptionError: the `text` or `label` column is an index, or a key that no
-            object of the first chunk has.
+        OptionError: the `text`, `label` or `id` column is an index, or a key
+            that no object of the first chunk has.
         UserError: for an empty file.
     """
     yield from _JsonLinesFile(path, source, spec).read()

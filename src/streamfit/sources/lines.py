@@ -13,7 +13,8 @@ from the text.
 
 text: each line is an unlabelled document, kept as it is (without its line
 break). Blank lines are not rows in either format (notes["blank_lines"]);
-lines of only spaces are "empty_text". A line ends with "\\n", "\\r\\n" or a
+lines of only spaces are "empty_text". Neither format has columns, so an id
+column is refused (`check_id`). A line ends with "\\n", "\\r\\n" or a
 bare "\\r" (see `streams`).
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.sources.rows import Rows, finish_rows, to_utf8
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
@@ -55,6 +56,14 @@ def check_label(spec: SourceSpec, fmt: str, path: str) -> None:
         raise UserError(f"{path}: the text format holds unlabelled documents, one per line; "
                         "use the fasttext format for '__label__' lines, or read it without "
                         "labels (for prediction)")
+
+
+def check_id(spec: SourceSpec, fmt: str, path: str) -> None:
+    """Lines have no columns: refuse an id column (`SourceSpec.id`) for them."""
+    if fmt in ("fasttext", "text") and spec.id is not None:
+        raise OptionError("id", spec.id, f"names a column, but {path} is read as {fmt} lines, "
+                          "which have no columns; drop the id or give the format csv, tsv, "
+                          "jsonl or parquet")
 
 
 def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Rows]:

@@ -4,7 +4,8 @@ Rows come from `ParquetFile.iter_batches`, reading only the wanted columns.
 A row's `line` is its 1-based row number in the file. Text and number columns
 are turned into strings as JSON Lines does (`rows.number_text`: an integer
 label 1 becomes "1", a float 1.0 also "1", 0.5 "0.5", a boolean "true"); a
-null text counts as empty. Parquet needs random access, so a compressed (.gz, ...) Parquet file
+null text counts as empty. The id column (`SourceSpec.id`) is read the same
+way; a null id stays null. Parquet needs random access, so a compressed (.gz, ...) Parquet file
 is refused; Parquet compresses its own pages.
 """
 
@@ -60,17 +61,19 @@ def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
     except (OSError, pa.ArrowInvalid) as error:
         raise UserError(f"{path}: not a readable Parquet file ({error})") from None
     names = parquet.schema_arrow.names
-    text_columns, label_column = select_columns(spec, path, names, len(names))
+    text_columns, label_column, id_column = select_columns(spec, path, names, len(names))
     if parquet.metadata.num_rows == 0:
         raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
     wanted = list(dict.fromkeys(
-        names[i] for i in [*text_columns, *([] if label_column is None else [label_column])]))
+        names[i] for i in [*text_columns, *(c for c in (label_column, id_column) if c is not None)]))
     row = 0
     for batch in parquet.iter_batches(batch_size=_batch_rows(parquet, spec.block_size),
                                       columns=wanted, use_threads=False):
         texts = [_as_text(batch.column(names[i]), names[i], path) for i in text_columns]
         label = (None if label_column is None else
                  _as_text(batch.column(names[label_column]), names[label_column], path))
+        ids = (None if id_column is None else
+               _as_text(batch.column(names[id_column]), names[id_column], path))
         lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
         row += batch.num_rows
-        yield finish_rows(texts, label, lines, source)
+        yield finish_rows(texts, label, lines, source, ids=ids)

@@ -10,7 +10,7 @@ from streamfit.prefetch import prefetch
 from streamfit.sources.accounting import RowAccounting
 from streamfit.sources.delimited import read_delimited
 from streamfit.sources.jsonl import read_jsonl
-from streamfit.sources.lines import check_label, read_lines
+from streamfit.sources.lines import check_id, check_label, read_lines
 from streamfit.sources.parquet import read_parquet
 from streamfit.sources.paths import resolve_paths
 from streamfit.sources.rows import Rows
@@ -26,7 +26,9 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
     never null or empty), `label` (string, never null or empty; all null when
     `spec.label` is None), `source` (int32, index of the file in
     `accounting.files`) and `line` (int64, the 1-based line where the row
-    starts; the row number for Parquet). Batches are never empty.
+    starts; the row number for Parquet); then, only when `spec.id` is set,
+    `id` (string, null where the row has none; `rows.record_schema(True)`).
+    Batches are never empty.
 
     Args:
         spec: what to read.
@@ -41,7 +43,8 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 
     Raises:
         UserError: for missing files, unknown formats, columns or encodings,
-            and files without rows (raised while iterating, per file).
+            an id for fasttext or text lines, and files without rows (raised
+            while iterating, per file).
         DataError: in strict mode, at the first bad row.
 
     Example:
@@ -54,6 +57,7 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
     utf8_codec(spec.encoding)
     for path, fmt in plan:
         check_label(spec, fmt, path)
+        check_id(spec, fmt, path)
     if spec.strict:
         accounting.strict = True
     for path in files:

@@ -2,8 +2,8 @@
 
 All readers end in `finish_rows`: it joins the text columns, repairs invalid
 UTF-8, drops rows without a label or text (remembering their lines), and
-builds the batch with the four columns every reader yields (`RECORD_SCHEMA`).
-Labels are stripped of surrounding whitespace (counted in
+builds the batch with the four columns every reader yields (`RECORD_SCHEMA`),
+plus an `id` column when the spec has one (`record_schema`). Labels are stripped of surrounding whitespace (counted in
 notes["labels_stripped"]). It is columnar; only a chunk that fails UTF-8
 validation is decoded value by value. The consumer then calls `Rows.account`
 to add it all to the `RowAccounting`, which also notes labels that differ
@@ -27,6 +27,14 @@ RECORD_SCHEMA = pa.schema([
     pa.field("source", pa.int32(), nullable=False),
     pa.field("line", pa.int64(), nullable=False),
 ])
+# Appended to `RECORD_SCHEMA` when the spec names an id column.
+ID_FIELD = pa.field("id", pa.string())
+RECORD_SCHEMA_WITH_ID = RECORD_SCHEMA.append(ID_FIELD)
+
+
+def record_schema(with_id: bool) -> pa.Schema:
+    """The schema of the record batches: `RECORD_SCHEMA`, then `id` when `with_id`."""
+    return RECORD_SCHEMA_WITH_ID if with_id else RECORD_SCHEMA
 
 # A structural problem found by the parser: (cause, 1-based lines of the rows).
 BadRows = tuple[str, np.ndarray]
@@ -136,7 +144,7 @@ class Rows:
 
     Attributes:
         source: index of the file in `accounting.files`.
-        batch: the rows kept (`RECORD_SCHEMA`), or None when none is left.
+        batch: the rows kept (`record_schema`), or None when none is left.
         rows_read: rows parsed in the chunk, good or bad.
         skipped: (cause, 1-based lines) of the rows dropped.
         notes: observations to add to the accounting's notes.
@@ -173,6 +181,7 @@ def finish_rows(
     bad: Sequence[BadRows] = (),
     transform: Callable[[pa.Array], pa.Array] | None = None,
     notes: dict[str, int] | None = None,
+    ids: pa.Array | None = None,
 ) -> Rows:
     """Build the record batch of one chunk, keeping track of every row.
 
@@ -186,6 +195,10 @@ def finish_rows(
         transform: applied to the joined, valid text (e.g. a preset's unescape).
         notes: the reader's observations; "invalid_utf8_rows" and
             "labels_stripped" are added here.
+        ids: the id column of the parsed rows (binary or string, null where
+            a row has none), or None when the spec has no id: the batch then
+            has no `id` column. An id never makes a row skipped; it is kept
+            as written (not stripped), invalid UTF-8 replaced and counted.
 
     Returns:
         The `Rows` to account for: kept rows, and skipped ones by cause
@@ -203,6 +216,10 @@ def finish_rows(
         if label_invalid is not None:
             invalid = label_invalid if invalid is None else invalid | label_invalid
         label = _strip_labels(label, notes, note_examples)
+    if ids is not None:
+        ids, ids_invalid = to_utf8(ids)
+        if ids_invalid is not None:
+            invalid = ids_invalid if invalid is None else invalid | ids_invalid
     if invalid is not None:
         notes["invalid_utf8_rows"] = notes.get("invalid_utf8_rows", 0) + int(invalid.sum())
     if transform is not None:
@@ -218,6 +235,7 @@ def finish_rows(
         mask = pa.array(keep)
         text = text.filter(mask)
         label = label.filter(mask) if label is not None else None
+        ids = ids.filter(mask) if ids is not None else None
         lines = lines[keep]
     batch = None
     if len(lines):
@@ -227,8 +245,9 @@ def finish_rows(
                 label if label is not None else pa.nulls(len(lines), pa.string()),
                 pa.array(np.full(len(lines), source, dtype=np.int32)),
                 pa.array(lines),
+                *([] if ids is None else [ids]),
             ],
-            schema=RECORD_SCHEMA,
+            schema=record_schema(ids is not None),
         )
     return Rows(source, batch, rows_read, skipped, notes, note_examples)
 

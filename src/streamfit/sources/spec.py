@@ -48,6 +48,15 @@ class SourceSpec:
             stripped from every label (" pos" is "pos", counted in
             notes["labels_stripped"]); labels equal up to case ("pos", "Pos")
             stay distinct and are reported (notes["labels_differing_by_case"]).
+        id: a column copied to every row as its id (`streamfit predict --id`),
+            by header name, 0-based index or JSON Lines key, or None (the
+            default) for none. It is never part of training and never a
+            reason to skip a row: a null or missing id (a JSON Lines object
+            without the key) is null, a blank one is kept as written. It
+            changes no other column choice (the zhang preset's text is still
+            every column but the label). Read as labels are (numbers in
+            `rows.number_text`'s form) but not stripped. The fasttext and
+            text formats have no columns and refuse it (`UserError`).
         header: csv/tsv: the first line names the columns. Without a header
             columns can only be given by index.
         encoding: the files' text encoding (any Python codec name).
@@ -64,7 +73,8 @@ class SourceSpec:
 
     Raises:
         OptionError: for an unknown format or preset, no paths, no text
-            columns, or a block size below 1.
+            columns, an id that is not a column name or index, or a block
+            size below 1.
     """
 
     paths: tuple[str, ...]
@@ -76,6 +86,9 @@ class SourceSpec:
     preset: str | None = None
     strict: bool = False
     block_size: int = 1 << 20
+    # Last, so that positional construction stays as it was; with None,
+    # `dataclasses.asdict` users see one more key ("id": None).
+    id: Column | None = None
 
     def __post_init__(self):
         # Frozen, so normalise in place the two arguments callers most often
@@ -100,6 +113,9 @@ class SourceSpec:
         if not self.text:
             raise OptionError("text", self.text, "names no column; give a column name or index")
         check_number("block_size", self.block_size, minimum=1)
+        if self.id is not None and (isinstance(self.id, bool) or not isinstance(self.id, (str, int))
+                                    or self.id == "" or (isinstance(self.id, int) and self.id < 0)):
+            raise OptionError("id", self.id, "is not a column; give a column name or a 0-based index")
 
 
 def split_compression(path: str) -> tuple[str, str | None]:
