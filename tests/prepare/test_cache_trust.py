@@ -334,7 +334,7 @@ def test_a_sigkilled_prepares_work_folder_is_removed_by_the_next_prepare(tmp_pat
     try:
         while not (caches.exists() and any(caches.iterdir())):
             assert process.poll() is None
-        while not any((p / "dataset").exists() for p in caches.iterdir()):
+        while not any((p / "new").exists() for p in caches.iterdir()):
             assert process.poll() is None
     finally:
         process.send_signal(signal.SIGKILL)

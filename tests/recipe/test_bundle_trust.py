@@ -251,7 +251,7 @@ def _save_again(bundle):
 
 
 def test_replacing_removes_nothing_it_did_not_write(bundle):
-    keep = bundle.parent / f".{bundle.name}.old"  # today's fixed name for the old bundle
+    keep = bundle.parent / f".{bundle.name}.old"  # the name an earlier version used for the old bundle
     keep.mkdir()
     (keep / "precious.txt").write_text("mine")
     (bundle / "checkpoints").mkdir(exist_ok=True)
@@ -279,3 +279,15 @@ def test_a_full_disk_is_one_line_with_the_bytes_and_the_old_bundle_stays(bundle,
     assert " bytes" in message and "nothing there was changed" in message
     assert {p.name: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in bundle.parent.iterdir()) == ["b"]  # no half-written folder
+
+
+def test_the_work_folder_of_a_killed_save_is_removed_by_the_next(bundle):
+    from streamfit.workspace import WORKSPACE_MARKER
+
+    stale = bundle.parent / f".{bundle.name}.streamfit-1-0123abcd"  # its process is gone
+    (stale / "new").mkdir(parents=True)
+    (stale / WORKSPACE_MARKER).write_text("1\n")
+    (stale / "new" / "weights.pt").write_bytes(b"half written")
+    _save_again(bundle)
+    assert sorted(p.name for p in bundle.parent.iterdir()) == ["b"]
+    load_bundle(bundle)

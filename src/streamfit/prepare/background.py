@@ -12,7 +12,7 @@ a pipe; the parent opens it when it needs it.
 The child never outlives its work: `cancel()` stops it (SIGTERM, which the
 child turns into an exception that unwinds through prepare's cleanup), waits
 for it and then sweeps the cache folder's parent of work folders whose lock
-is free (`folders.sweep_stale`), so whatever instant the signal lands at,
+is free (`streamfit.workspace.sweep_stale`), so whatever instant the signal lands at,
 even before the child installed its handler or in the middle of its
 cleanup, nothing of its work is left. SIGTERM is blocked across the fork
 and unblocked by the child once its handler is in place. On Linux the child
@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streamfit.errors import DataError, OptionError, UserError
-from streamfit.prepare.folders import cache_root, sweep_stale
+from streamfit.prepare.folders import cache_root
 from streamfit.prepare.pipeline import (
     PreparedDataset,
     PrepareOptions,
@@ -49,6 +49,7 @@ from streamfit.prepare.pipeline import (
     open_prepared,
 )
 from streamfit.sources import SourceSpec
+from streamfit.workspace import sweep_stale
 
 # The errors a child reports by name and constructor arguments (an exception's
 # pickle would rebuild an OptionError from its message alone), most specific first.

@@ -60,13 +60,7 @@ from streamfit.prepare.cache import (
     write_marker,
 )
 from streamfit.prepare.counting import DocFrequencyCounter
-from streamfit.prepare.folders import (
-    Workspace,
-    cache_root,
-    check_private,
-    make_private_root,
-    sweep_stale,
-)
+from streamfit.prepare.folders import cache_root, check_private, make_private_root
 from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels
 from streamfit.prepare.ngrams import NgramCounts, doc_ngram_keys
 from streamfit.prepare.parallel import ordered_map
@@ -75,6 +69,7 @@ from streamfit.prepare.stats import LengthStats, samples_per_word_ratio
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
 from streamfit.sources import RowAccounting, SourceSpec, iter_records, resolve_paths
+from streamfit.workspace import Workspace, sweep_stale
 
 _TOKENS_SCHEMA = pa.schema([("tokens", pa.list_(pa.string())), ("label", pa.string()),
                             ("source", pa.int32()), ("line", pa.int64()),
@@ -295,7 +290,7 @@ def prepare(spec: SourceSpec, options: PrepareOptions, directory: str | Path,
     sweep_stale(directory.parent)
     before = _manifest_stamp(directory)
     with Workspace(directory.parent, directory.name) as workspace:
-        build = workspace.path / "dataset"
+        build = workspace.new
         try:
             os.mkdir(build, 0o700)
             checksums = Checksums()
@@ -317,7 +312,7 @@ def prepare(spec: SourceSpec, options: PrepareOptions, directory: str | Path,
             theirs, _ = read_manifest(directory)
             if theirs is not None and theirs.get("key") == key:
                 return directory  # another process installed the same dataset meanwhile: keep it
-        workspace.install(build, directory, check_replaceable)
+        workspace.install(directory, check_replaceable)
     return directory
 
 

@@ -22,7 +22,6 @@ naming the file and the field.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import dataclasses
 import json
 import os
@@ -41,7 +40,7 @@ import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
-from streamfit.files import fsync_directory, is_disk_full, write_atomic
+from streamfit.files import is_disk_full, write_atomic
 from streamfit.models import build_model
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
@@ -55,6 +54,7 @@ from streamfit.training.tensors import (
     to_tensors,
     torch_threads,
 )
+from streamfit.workspace import Workspace, sweep_stale
 
 BUNDLE_FORMAT = 1
 
@@ -217,11 +217,13 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
                 labels: LabelMap, source: dict, info: dict, option: str = "directory") -> Path:
     """Write a bundle to `directory`, atomically replacing the streamfit bundle there, if any.
 
-    The bundle is written into a new hidden sibling folder, which then takes
-    the place of `directory`; a run's `checkpoints` in `directory` move into
-    the new bundle. Of the old bundle only its own files are removed, so a
-    crash, a full disk or a file added meanwhile never loses anything that
-    streamfit did not write.
+    The bundle is written into a locked work folder beside `directory`
+    (`streamfit.workspace`), which then takes its place; a run's
+    `checkpoints` in `directory` move into the new bundle. The old folder is
+    checked again once moved aside (a file added meanwhile puts it back and
+    stops the save), so a crash, a kill, a full disk or a file added
+    meanwhile never loses anything that streamfit did not write; the work
+    folder of a killed save is removed by the next one.
 
     Args:
         option: the caller's argument that gave `directory`, for messages.
@@ -251,23 +253,22 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
     needed = (table.nbytes + sum(np.asarray(a).nbytes for a in arrays.values())
               + sum(t.numel() * t.element_size() for t in state.values()) + len(text.encode()))
     try:
-        work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    except OSError as error:
-        raise _write_error(directory, error, needed) from None
-    try:
-        try:
+        sweep_stale(directory.parent)  # work folders of earlier runs that were killed
+        with Workspace(directory.parent, directory.name) as workspace:
+            work = workspace.new
+            os.mkdir(work, 0o700)
             with ipc.new_file(str(work / "vocabulary.arrow"), table.schema) as f:
                 f.write_table(table)
             np.savez(work / "features.npz", **arrays)
             write_atomic(work / "weights.pt", lambda file: torch.save(state, file))
             write_atomic(work / "bundle.json", lambda file: file.write(text.encode()))
-        except (OSError, RuntimeError, pa.ArrowException) as error:
-            if isinstance(error, RuntimeError) and not is_disk_full(error):
-                raise
-            raise _write_error(directory, error, needed) from None
-        _swap_in(work, directory, needed)
-    finally:
-        _remove_ours(work)
+            workspace.install(directory, lambda folder: check_output_dir(folder, option=option))
+            if (workspace.old / _CHECKPOINTS).is_dir():  # the run's checkpoints stay with its bundle
+                os.rename(workspace.old / _CHECKPOINTS, directory / _CHECKPOINTS)
+    except (OSError, RuntimeError, pa.ArrowException) as error:
+        if isinstance(error, RuntimeError) and not is_disk_full(error):
+            raise
+        raise _write_error(directory, error, needed) from None
     return directory
 
 
@@ -292,54 +293,6 @@ def _write_error(directory: Path, error: Exception, needed: int) -> UserError:
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB ({n} bytes)" if n >= 1e6 else f"{n} bytes"
-
-
-def _swap_in(work: Path, directory: Path, needed: int) -> None:
-    """Put the bundle in `work` in the place of `directory`, taking its checkpoints along.
-
-    On failure everything is put back where it was.
-    """
-    moved = None
-    if (directory / _CHECKPOINTS).is_dir() and not (directory / _CHECKPOINTS).is_symlink():
-        os.replace(directory / _CHECKPOINTS, work / _CHECKPOINTS)  # the run's checkpoints stay with it
-        moved = work / _CHECKPOINTS
-    old = None
-    try:
-        if directory.exists():
-            # An empty folder of our own making: renaming over it replaces nothing of anyone's.
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, old)
-        try:
-            os.replace(work, directory)
-        except OSError:
-            if old is not None:
-                os.replace(old, directory)
-                old = None
-            raise
-    except OSError as error:
-        if moved is not None:
-            os.replace(moved, directory / _CHECKPOINTS)
-        if old is not None:
-            _remove_ours(old)
-        raise _write_error(directory, error, needed) from None
-    if old is not None:
-        _remove_ours(old)
-    fsync_directory(directory.parent)
-
-
-def _remove_ours(folder: Path) -> None:
-    """Remove a folder streamfit made: its bundle files, then the folder if nothing else is left.
-
-    Anything else in it (added by someone meanwhile) is left, and so is the folder.
-    """
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    for name in BUNDLE_FILES:
-        for path in (folder / name, folder / f".{name}.tmp"):
-            if path.is_file() or path.is_symlink():
-                path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        folder.rmdir()
 
 
 def check_output_dir(directory: Path, option: str = "directory") -> str | None:
