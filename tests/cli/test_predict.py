@@ -308,3 +308,15 @@ def test_json_strings_escape_quotes_backslashes_and_control_characters():
     values = pa.array(['plain', 'say "hi"', "back\\slash", "tab\tnew\nline\x00\x1f", "café ☕", None])
     literals = _json_strings(values).to_pylist()
     assert [json.loads(literal) for literal in literals] == values.to_pylist()
+
+
+def test_answers_of_a_batch_without_records_and_without_an_id_column(tmp_path):
+    from streamfit.sources import RECORD_SCHEMA
+
+    records = pa.RecordBatch.from_pylist([], schema=RECORD_SCHEMA)
+    skipped = pa.RecordBatch.from_pydict({"skipped": ["a", "b"], "source": pa.array([0, 0], pa.int32()),
+                                          "line": pa.array([3, 4], pa.int64())})
+    table = answers(records, skipped, np.zeros((0, 2), np.float32), with_id=True)
+    assert table.column("line").to_pylist() == [3, 4]
+    assert table.column("id").to_pylist() == [None, None]
+    assert table.column("best").to_pylist() == [None, None]

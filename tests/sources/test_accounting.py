@@ -112,3 +112,17 @@ def test_labels_are_stripped_and_counted_and_case_is_reported(tmp_path, read):
     assert acc.notes == {"labels_stripped": 3, "labels_differing_by_case": 2}
     assert acc.note_examples["labels_stripped"] == ["' pos'", "'Pos '", "'neg\\t'"]
     assert acc.note_examples["labels_differing_by_case"] == ["'pos' ~ 'Pos'"]
+
+
+def test_skips_pending_counts_the_logged_rows_until_taken():
+    accounting = RowAccounting(files=["a.csv"], log_skips=True)
+    assert accounting.log_skips and accounting.skips_pending == 0
+    accounting.skip("bad_json", 0, 3)
+    accounting.skip_lines("wrong_field_count", 0, [5, 6, 9])
+    assert accounting.skips_pending == 4
+    assert [(cause, lines.tolist()) for cause, _, lines in accounting.take_skipped()] == [
+        ("bad_json", [3]), ("wrong_field_count", [5, 6, 9])]
+    assert accounting.skips_pending == 0
+    plain = RowAccounting()
+    plain.skip("bad_json", 0, 3)
+    assert not plain.log_skips and plain.skips_pending == 0

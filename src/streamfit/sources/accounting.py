@@ -165,6 +165,16 @@ class RowAccounting:
             self.skip_lines(cause, source, np.sort(lines[sources == source]))
         self.rows_used -= len(lines)
 
+    @property
+    def log_skips(self) -> bool:
+        """Whether every skipped row is kept until `take_skipped` (see the class)."""
+        return self._skip_log is not None
+
+    @property
+    def skips_pending(self) -> int:
+        """How many skipped rows the log holds, not yet taken (0 without `log_skips`)."""
+        return sum(len(lines) for _, _, lines in self._skip_log or ())
+
     def take_skipped(self) -> list[tuple[str, int, np.ndarray]]:
         """The rows skipped since the last call, as `(cause, source, lines)` groups.
 
