@@ -310,6 +310,28 @@ def test_json_strings_escape_quotes_backslashes_and_control_characters():
     assert [json.loads(literal) for literal in literals] == values.to_pylist()
 
 
+def test_a_file_of_only_bad_rows_is_answered_chunk_by_chunk(tmp_path, bundle, capsys):
+    bad = write_csv(tmp_path / "bad.csv", 200_000, {i: f'"r{i}","x","y"' for i in range(1, 200_001)})
+    good = write_csv(tmp_path / "good.csv", 3)
+    model = load_bundle(bundle)
+    block_size = 64 << 10
+    spec = model.source_spec([str(bad), str(good)], labelled=False, block_size=block_size, id="id")
+    accounting = RowAccounting(log_skips=True)
+    held, lines = [], []
+    for records, skipped, probabilities in model.predict_rows(spec, accounting, batch_size=100, device="cpu"):
+        held.append(skipped.num_rows + accounting.skips_pending)
+        table = answers(records, skipped, probabilities, with_id=True)
+        lines += table.column("line").to_pylist()
+    assert lines == list(range(2, 200_002)) + [2, 3, 4]
+    per_chunk = 2 * block_size // len('"r1","x","y"\n') + 1
+    assert len(held) > 20 and max(held) <= per_chunk  # never the whole run at once
+    _, rows, err = predict(capsys, bundle, bad, good, "--id", "id")
+    assert "read 200003 rows, used 3, skipped 200000" in err
+    check_answers(rows[:200_000], bad, 200_000, dict.fromkeys(range(1, 200_001), "wrong_field_count"))
+    check_answers(rows[200_000:], good, 3, {}, first_row=200_001)
+    assert [row["id"] for row in rows[-4:]] == [None, "r1", "r2", "r3"]
+
+
 def test_answers_of_a_batch_without_records_and_without_an_id_column(tmp_path):
     from streamfit.sources import RECORD_SCHEMA
 

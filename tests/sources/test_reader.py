@@ -78,3 +78,44 @@ def test_real_clean_files_never_take_the_exact_path(read, monkeypatch, datasets)
     refuse_exact_path(monkeypatch)
     rows, _ = read(datasets / "20newsgroups" / "test.csv.gz", block_size=1 << 20)
     assert len(rows) == 7_532
+
+
+def _all_bad_run(tmp_path, rows=200_000):
+    """A CSV whose 200k data rows all have a field too many, then a file of 3 good rows."""
+    bad = tmp_path / "bad.csv"
+    with open(bad, "w") as f:
+        f.write("id,text\n")
+        f.writelines(f"r{i},x,y\n" for i in range(1, rows + 1))
+    good = tmp_path / "good.csv"
+    good.write_text("id,text\na,one\nb,two\nc,three\n")
+    return bad, good
+
+
+@pytest.mark.parametrize("with_id", [False, True])
+def test_a_file_of_only_bad_rows_holds_one_chunk_of_skips_when_they_are_logged(tmp_path, with_id):
+    bad, good = _all_bad_run(tmp_path)
+    block_size = 64 << 10
+    # A chunk holds at most block_size bytes of whole rows plus the row it cuts (rows >= 7 bytes).
+    per_chunk = 2 * block_size // len("r1,x,y\n") + 1
+    spec = SourceSpec((str(bad), str(good)), label=None, block_size=block_size,
+                      id="id" if with_id else None)
+    accounting = RowAccounting(log_skips=True)
+    pending, taken, kept = [], [], []
+    for batch in iter_records(spec, accounting):
+        assert batch.schema.names == ["text", "label", "source", "line", *(["id"] if with_id else [])]
+        pending.append(accounting.skips_pending)
+        taken += [line for _, _, lines in accounting.take_skipped() for line in lines.tolist()]
+        kept += batch.column("text").to_pylist()
+    assert taken == list(range(2, 200_002))  # every bad row, in order, once
+    assert kept == ["one", "two", "three"]
+    assert len(pending) > 20 and max(pending) <= per_chunk
+    assert accounting.skipped == {"wrong_field_count": 200_000}
+
+
+def test_without_a_skip_log_batches_are_never_empty(tmp_path):
+    bad, good = _all_bad_run(tmp_path, rows=20_000)
+    accounting = RowAccounting()
+    batches = list(iter_records(SourceSpec((str(bad), str(good)), label=None, block_size=4096),
+                                accounting))
+    assert [batch.num_rows for batch in batches] == [3]
+    assert accounting.skips_pending == 0 and accounting.rows_read == 20_003

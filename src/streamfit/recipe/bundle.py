@@ -123,7 +123,9 @@ class Bundle:
         batch also has those after it. Merged by (source, line), records and
         skipped rows are the input's rows in file order, each exactly once. A
         batch may have no records (a source with no readable rows at its end);
-        its probabilities then have no rows.
+        its probabilities then have no rows. A run of bad rows is answered
+        chunk by chunk (the skips held are one chunk's at most), in batches
+        without records.
 
         Args:
             accounting: made with `RowAccounting(log_skips=True)`.
@@ -140,6 +142,12 @@ class Bundle:
             # ordered_map's look-ahead), so they are exactly those up to its end.
             for records in iter_records(spec, accounting):
                 skipped = self._skipped_batch(accounting.take_skipped()) if answer_skipped else None
+                if records.num_rows == 0:
+                    # A chunk of only bad rows (iter_records yields it with log_skips):
+                    # answer its skips now, so they never pile up over a long bad run.
+                    if skipped is not None and skipped.num_rows:
+                        yield None, skipped
+                    continue
                 starts = range(0, records.num_rows, batch_size)
                 owner = None
                 if skipped is not None and skipped.num_rows:

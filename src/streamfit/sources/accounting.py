@@ -69,7 +69,9 @@ class RowAccounting:
         log_skips: keep every skipped row's (cause, source, line) until
             `take_skipped` hands them out, for callers that answer each row in
             order (`streamfit predict`). Off by default: it grows with the
-            skipped rows until taken.
+            skipped rows until taken (by at most one chunk's rows when taken
+            after every batch of `iter_records`, which then yields empty
+            batches for chunks of only bad rows).
 
     Example:
         >>> acc = RowAccounting(files=["a.csv"])
@@ -180,7 +182,10 @@ class RowAccounting:
 
         Needs `log_skips=True`. `iter_records` counts a chunk's skipped rows
         when it yields the chunk, so taking them right after each batch gives
-        the skips among (and before) that batch's rows. A line of -1 is unknown.
+        the skips among (and before) that batch's rows. With `log_skips` it
+        also yields an empty batch for a chunk whose rows were all skipped, so
+        taking the skips after every batch keeps the log to one chunk's rows,
+        however long a run of bad rows is. A line of -1 is unknown.
         """
         if self._skip_log is None:
             raise ValueError("take_skipped needs RowAccounting(log_skips=True)")

@@ -13,7 +13,7 @@ from streamfit.sources.jsonl import read_jsonl
 from streamfit.sources.lines import check_id, check_label, read_lines
 from streamfit.sources.parquet import read_parquet
 from streamfit.sources.paths import resolve_paths
-from streamfit.sources.rows import Rows
+from streamfit.sources.rows import Rows, record_schema
 from streamfit.sources.spec import SourceSpec, file_format
 from streamfit.sources.streams import utf8_codec
 
@@ -28,7 +28,10 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
     `accounting.files`) and `line` (int64, the 1-based line where the row
     starts; the row number for Parquet); then, only when `spec.id` is set,
     `id` (string, null where the row has none; `rows.record_schema(True)`).
-    Batches are never empty.
+    Batches are never empty unless `accounting.log_skips`: then a chunk whose
+    rows were all skipped yields an empty batch (no rows, the same columns),
+    so that a caller taking the skips after each batch (`take_skipped`) holds
+    one chunk's skips at most, even through a file of only bad rows.
 
     Args:
         spec: what to read.
@@ -69,10 +72,13 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 def _iterate(spec: SourceSpec, accounting: RowAccounting,
              plan: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
     sources = [accounting.files.index(path) for path, _ in plan]
+    empty = pa.RecordBatch.from_pylist([], schema=record_schema(spec.id is not None))
     for rows in prefetch(_parse(spec, plan, sources), name="streamfit-sources"):
         batch = rows.account(accounting)
         if batch is not None:
             yield batch
+        elif accounting.log_skips and any(len(lines) for _, lines in rows.skipped):
+            yield empty  # only bad rows: hand their skips out now (see the docstring)
 
 
 def _parse(spec: SourceSpec, plan: list[tuple[str, str]], sources: list[int]) -> Iterator[Rows]:
