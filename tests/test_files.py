@@ -2,7 +2,7 @@ import errno
 
 import pytest
 
-from streamfit.files import is_disk_full, write_json
+from streamfit.files import is_disk_full, write_atomic, write_json
 
 
 @pytest.mark.parametrize("error, full", [
@@ -32,3 +32,22 @@ def test_a_runtime_error_raised_while_handling_a_full_disk_is_a_full_disk():
         assert is_disk_full(error)
     assert not is_disk_full(RuntimeError("unrelated"))
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_write_atomic_leaves_a_file_that_has_its_temporary_name_alone(tmp_path):
+    target = tmp_path / "out.csv"
+    (tmp_path / ".out.csv.tmp").write_text("someone's")
+    write_atomic(target, lambda file: file.write(b"new"))
+    assert target.read_bytes() == b"new"
+    assert (tmp_path / ".out.csv.tmp").read_text() == "someone's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.csv.tmp", "out.csv"]
+
+
+def test_write_atomic_removes_its_temporary_file_when_writing_fails(tmp_path):
+    def fail(file):
+        file.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "out.csv", fail)
+    assert list(tmp_path.iterdir()) == []

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -57,14 +58,18 @@ def fsync_directory(directory: Path) -> None:
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write `path` through a temporary file: flushed, fsynced, renamed, directory fsynced.
 
+    The temporary file is `.NAME.tmp` beside `path`, created exclusively: a
+    file already there (a killed run's, or anyone's) is left alone and a
+    fresh `.NAME.<random>.tmp` is used instead. It is removed if `write` fails.
+
     Args:
         path: the file to write (its directory must exist).
         write: called with the temporary file, open for binary writing.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary, file = _create_exclusive(path)
     try:
-        with open(temporary, "wb") as file:
+        with file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -73,6 +78,17 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
     fsync_directory(path.parent)
+
+
+def _create_exclusive(path: Path) -> tuple[Path, IO[bytes]]:
+    """A new temporary file beside `path`, open for writing; never one that was there."""
+    names = [f".{path.name}.tmp"] + [f".{path.name}.{secrets.token_hex(4)}.tmp" for _ in range(100)]
+    for name in names:
+        try:
+            return path.with_name(name), open(path.with_name(name), "xb")  # noqa: SIM115
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -368,3 +368,11 @@ def test_a_dataset_installed_meanwhile_by_another_process_is_kept(tmp_path, data
 def test_the_marker_is_a_cache_directory_tag(built):
     assert (built / MARKER).read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
     assert f"format {cache_module.CACHE_FORMAT}" in (built / MARKER).read_text()
+
+
+def test_the_key_leaves_out_what_does_not_change_the_prepared_data(tmp_path):
+    spec = SourceSpec((str(tmp_path / "a.csv"),))
+    (tmp_path / "a.csv").write_text("label,text,id\npos,great,1\n")
+    options = pipeline._spec_options(spec)
+    assert "id" not in options and "strict" not in options and "paths" not in options
+    assert pipeline._spec_options(SourceSpec(spec.paths, id="id", strict=True)) == options

@@ -151,8 +151,8 @@ def source_identity(spec: SourceSpec) -> list[dict]:
 
 def _spec_options(spec: SourceSpec) -> dict:
     options = dataclasses.asdict(spec)
-    options.pop("paths")
-    options.pop("strict")
+    for name in ("paths", "strict", "id"):  # where the files are, how bad rows end, predict's ids
+        options.pop(name)
     return _as_json(options)
 
 
