@@ -50,3 +50,36 @@ def test_a_split_is_checksummed_as_it_is_written(tmp_path):
     raw = (tmp_path / "train.arrow").read_bytes()
     assert checksums.contents == {"train.arrow": {"size": len(raw), "crc32": f"{zlib.crc32(raw):08x}"}}
     assert PreparedSplit(tmp_path / "train.arrow").take(np.array([1]))[1].tolist() == [4]
+
+
+def test_a_split_is_indexed_by_reading_not_by_mapping_it(tmp_path, monkeypatch):
+    # Decoding batches of a memory-mapped split touched their pages: 3.4 GB of
+    # resident set for the 3.3 GB train.arrow of 3.6M rows, once the checksum
+    # pass had put the file in the page cache.
+    import pyarrow as pa
+
+    def no_mapping(*args, **kwargs):
+        raise AssertionError("the split was memory-mapped")
+
+    path = tmp_path / "train.arrow"
+    writer = SplitWriter(path)
+    rng = np.random.default_rng(0)
+    rows_ids, labels = [], []
+    for _ in range(20):
+        lengths = rng.integers(0, 300, 600)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        ids = rng.integers(0, 9, offsets[-1]).astype(np.int32)
+        batch_labels = rng.integers(0, 2, 600).astype(np.int32)
+        writer.write(offsets, ids, batch_labels)
+        rows_ids += np.split(ids, offsets[1:-1])
+        labels.append(batch_labels)
+    writer.close()
+    monkeypatch.setattr(pa, "memory_map", no_mapping)
+    split = PreparedSplit(path)
+    assert len(split) == 12_000
+    assert np.array_equal(split.labels, np.concatenate(labels))
+    rows = rng.permutation(12_000)[:500]
+    offsets, ids, got_labels = split.take(rows)
+    assert np.array_equal(got_labels, np.concatenate(labels)[rows])
+    for k, row in enumerate(rows):
+        assert np.array_equal(ids[offsets[k]:offsets[k + 1]], rows_ids[row])

@@ -12,10 +12,11 @@ A prepared dataset is a folder holding these files and nothing else:
     validation.arrow   `ids: list<int32>`, `label: int32`), when there is one
 
 Split files are plain uncompressed Arrow IPC, readable by any Arrow tool.
-`PreparedSplit` does not keep them memory-mapped: pages of a mapping that has
-been touched count towards the resident set and would grow with the data over
-an epoch. It records where each row's ids lie in the file (8 bytes per row)
-and reads the rows of a batch with `os.preadv` into one buffer.
+`PreparedSplit` never memory-maps them: pages of a mapping that has been
+touched count towards the resident set and would grow with the data over an
+epoch. It reads the file once, a record batch at a time, to record where
+each row's ids lie (8 bytes per row), and reads the rows of a batch with
+`os.preadv` into one buffer.
 
 **Vouched for, not trusted.** Each data file is checksummed as it is written
 (`Checksums.open` hashes the bytes on their way to the file: no extra pass)
@@ -48,6 +49,7 @@ from streamfit.errors import UserError
 
 #: Format 2 added the marker and the checksums; a format 1 folder is still recognised as ours.
 CACHE_FORMAT = 2
+_ARROW_MAGIC = b"ARROW1\0\0"  # an Arrow IPC file's first 8 bytes, before its stream
 MARKER = "CACHEDIR.TAG"
 MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
                f"# A dataset prepared by streamfit, cache format {CACHE_FORMAT}. streamfit may replace\n"
@@ -185,20 +187,30 @@ class PreparedSplit:
         self._load_index()
 
     def _load_index(self) -> None:
+        # One sequential read, a record batch at a time, not a memory map: pyarrow
+        # touches every page of a batch it decodes, and mapped pages count in the
+        # resident set (3.4 GB at 3.6M rows once the file is in the page cache).
         positions, lengths, labels = [], [], []
-        with pa.memory_map(self.path) as source:
-            base = source.read_buffer(1).address  # where byte 0 of the file is mapped
-            source.seek(0)
-            reader = ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                batch = reader.get_batch(i)
+        with pa.OSFile(self.path) as file:
+            schema = ipc.open_file(file).schema  # checks the footer and the magic bytes
+            file.seek(len(_ARROW_MAGIC))
+            messages = ipc.MessageReader.open_stream(file)
+            while True:
+                try:
+                    message = messages.read_next_message()
+                except StopIteration:
+                    break
+                if message.type != "record batch":
+                    continue
+                body_start = file.tell() - message.body.size  # the body ends the message
+                batch = ipc.read_record_batch(message, schema)
                 lists = batch.column(0)
                 offsets = np.asarray(lists.offsets, dtype=np.int64)
                 values = lists.values
-                start = values.buffers()[1].address + values.offset * 4 - base
+                start = body_start + values.buffers()[1].address - message.body.address + values.offset * 4
                 positions.append(start + offsets[:-1] * 4)
                 lengths.append(np.diff(offsets).astype(np.int32))
-                labels.append(np.asarray(batch.column(1), dtype=np.int32))
+                labels.append(np.array(batch.column(1), dtype=np.int32))  # a copy: frees the body
         self.positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
         self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
         self.labels = np.concatenate(labels) if labels else np.zeros(0, np.int32)
