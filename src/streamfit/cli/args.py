@@ -33,7 +33,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tr
     parser.add_argument("--encoding", default="utf-8" if defaults else None,
                         help="text encoding, e.g. latin-1 (default: utf-8)")
     parser.add_argument("--strict", action="store_true",
-                        help="stop at the first bad row instead of skipping and counting it")
+                        help="stop at the first bad row instead of skipping and counting it, "
+                             "and at a damaged prepared cache instead of rebuilding it")
 
 
 def source_spec(args: argparse.Namespace, *, label: bool = True) -> SourceSpec:
