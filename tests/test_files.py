@@ -51,3 +51,19 @@ def test_write_atomic_removes_its_temporary_file_when_writing_fails(tmp_path):
     with pytest.raises(OSError):
         write_atomic(tmp_path / "out.csv", fail)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_open_regular_refuses_links_and_what_is_not_a_file(tmp_path):
+    from streamfit.errors import UserError
+    from streamfit.files import open_regular
+
+    (tmp_path / "weights.pt").write_bytes(b"w")
+    with open_regular(tmp_path / "weights.pt") as file:
+        assert file.read() == b"w"
+    (tmp_path / "link.pt").symlink_to("/etc/passwd")
+    with pytest.raises(UserError, match="is a symbolic link"):
+        open_regular(tmp_path / "link.pt")
+    with pytest.raises(UserError, match="missing"):
+        open_regular(tmp_path / "absent.pt")
+    with pytest.raises(UserError, match="not a regular file"):
+        open_regular(tmp_path)

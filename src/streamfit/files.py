@@ -1,4 +1,4 @@
-"""Durable file writes: the one atomic writer every layer uses.
+"""Durable file writes (the one atomic writer every layer uses), and opening files one did not write.
 
 A file is written to a hidden temporary name beside it, flushed, fsynced,
 renamed over the target with `os.replace`, and its directory is fsynced, so
@@ -8,6 +8,8 @@ manifests and bundles all go through `write_atomic`.
 
 `is_disk_full` tells a full disk (or quota) from other write errors, so each
 writer can say which folder is full and how much it needed, in one line.
+`open_regular` opens a file of a bundle, saved model or checkpoint, refusing
+a symbolic link (to `/etc/passwd`, say) or anything but a regular file.
 
 This module imports nothing heavy (the command line uses it before torch loads).
 """
@@ -19,9 +21,12 @@ import errno
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from streamfit.errors import UserError
 
 #: The errors of a write that found no room: a full device, an exhausted quota.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -89,6 +94,28 @@ def _create_exclusive(path: Path) -> tuple[Path, IO[bytes]]:
         except FileExistsError:
             continue
     raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading; a symbolic link or anything but a regular file is refused.
+
+    Raises:
+        UserError: `PATH: ...` missing, a symbolic link, or not a regular file.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP or path.is_symlink():
+            raise UserError(f"{path}: is a symbolic link, which streamfit does not follow inside a "
+                            "saved model, bundle or checkpoint (copy the file in place of the link)") from None
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{path}: is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -40,14 +40,14 @@ import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
-from streamfit.files import is_disk_full, write_atomic
+from streamfit.files import is_disk_full, open_regular, write_atomic
 from streamfit.models import build_model
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
 from streamfit.sources import RECORD_SCHEMA, RowAccounting, SourceSpec, iter_records
-from streamfit.training.saving import check_weights_fit, load_weights, open_regular
+from streamfit.training.saving import check_weights_fit, load_weights
 from streamfit.training.tensors import (
     resolve_device,
     sparse_model_threads,

@@ -14,11 +14,9 @@ The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pickle  # only for its exception: torch.load(weights_only=True) raises it
-import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 import torch
 
 from streamfit.errors import OptionError, UserError
-from streamfit.files import write_atomic
+from streamfit.files import open_regular, write_atomic
 from streamfit.models.registry import module_class, registered_name
 
 if TYPE_CHECKING:
@@ -38,28 +36,6 @@ VERSION = 1
 WEIGHTS = "weights.pt"
 META = "model.json"
 
-
-
-def open_regular(path: Path) -> IO[bytes]:
-    """`path` opened for reading; a symbolic link or anything but a regular file is refused.
-
-    Raises:
-        UserError: `PATH: ...` missing, a symbolic link, or not a regular file.
-    """
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing") from None
-    except OSError as error:
-        if error.errno == errno.ELOOP or path.is_symlink():
-            raise UserError(f"{path}: is a symbolic link, which streamfit does not follow inside a "
-                            "saved model, bundle or checkpoint (copy the file in place of the link)") from None
-        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UserError(f"{path}: is not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 def load_weights(file: IO[bytes]) -> dict[str, torch.Tensor]:

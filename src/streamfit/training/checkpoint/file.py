@@ -45,9 +45,8 @@ from typing import IO, Any
 import torch
 
 from streamfit.errors import OptionError, UserError
-from streamfit.files import is_disk_full, write_atomic
+from streamfit.files import is_disk_full, open_regular, write_atomic
 from streamfit.sampling.sampler import SamplerState
-from streamfit.training.saving import open_regular
 from streamfit.training.stateful import Stateful
 
 FORMAT = "streamfit.checkpoint"
