@@ -291,3 +291,14 @@ def test_the_work_folder_of_a_killed_save_is_removed_by_the_next(bundle):
     _save_again(bundle)
     assert sorted(p.name for p in bundle.parent.iterdir()) == ["b"]
     load_bundle(bundle)
+
+
+def test_checking_the_shapes_leaves_torch_compiler_stack_unloaded(made):
+    # Initialisers on meta tensors import torch._dynamo on first use: 2.5 s of every predict start.
+    import subprocess
+    import sys
+
+    code = ("import sys; from streamfit.recipe.bundle import load_bundle; load_bundle(sys.argv[1]); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(made)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -14,6 +14,7 @@ The optimizer's state is not saved: a loaded model starts a fresh optimizer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle  # only for its exception: torch.load(weights_only=True) raises it
@@ -85,7 +86,7 @@ def check_weights_fit(build: Callable[[], torch.nn.Module], weights: dict[str, t
             holds [2000, 32]`; a tensor missing or extra. OptionError: from `build`.
     """
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _no_initialisation():
             expected = {name: tuple(value.shape) for name, value in build().state_dict().items()}
     except UserError:
         raise
@@ -100,6 +101,26 @@ def check_weights_fit(build: Callable[[], torch.nn.Module], weights: dict[str, t
     extra = [name for name in weights if name not in expected]
     if extra:
         raise UserError(f"{weights_name} holds a tensor {extra[0]!r}, which {declared_by} has no place for")
+
+
+@contextlib.contextmanager
+def _no_initialisation():
+    """`torch.nn.init`'s in-place initialisers as no-ops, for building on the meta device.
+
+    On meta tensors they run through torch's Python decompositions, whose
+    first use imports torch._dynamo: 2.5 s of every `predict` start here, for
+    values that nobody reads.
+    """
+    names = [name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_")
+             and callable(getattr(torch.nn.init, name))]
+    saved = {name: getattr(torch.nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
 
 
 def _module_meta(module: torch.nn.Module) -> dict[str, Any]:
