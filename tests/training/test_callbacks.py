@@ -230,9 +230,9 @@ def test_reduce_lr_on_plateau_cooldown_and_min_lr(small):
     model.fit(x, y, epochs=6, verbose=0, callbacks=[
         Scripted("val_loss", [1.0] * 6),
         ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002), RecordLR()])
-    # Reductions at epochs 1 and 3 (epoch 2 is the cooldown), then the floor from epoch 3 on;
-    # without the cooldown epoch 2 would already reduce to 0.002.
-    assert rates == pytest.approx([0.1, 0.01, 0.01, 0.002, 0.002, 0.002])
+    # Keras counts the cooldown down before asking whether it is over, so with cooldown=1
+    # epoch 2 already counts and reduces again, to the floor.
+    assert rates == pytest.approx([0.1, 0.01, 0.002, 0.002, 0.002, 0.002])
     with pytest.raises(UserError, match=r"^factor=1\.0 must be a number < 1$"):
         ReduceLROnPlateau(factor=1.0)
 
@@ -297,3 +297,37 @@ def test_monitoring_callbacks_share_the_mode_check(make):
         make(mode="up")
     assert make(monitor="val_auc").maximize and not make(monitor="val_loss").maximize
     assert make(monitor="val_loss", mode="max").maximize
+
+
+@pytest.mark.parametrize(("cooldown", "patience"), [(0, 1), (1, 1), (2, 1), (1, 2), (3, 2)])
+def test_reduce_lr_on_plateau_counts_as_keras_does(small, cooldown, patience):
+    import os
+    import sys
+
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"  # read once, at import; its default is TensorFlow
+    keras = pytest.importorskip("keras", reason="keras is not installed")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend")
+    values = [1.0, 0.9, 0.9, 0.95, 0.8, 0.8, 0.8, 0.8, 0.85, 0.7, 0.7, 0.7]
+    reference = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    reference.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    theirs = keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience, cooldown=cooldown)
+    theirs.set_model(reference)
+    theirs.on_train_begin()
+    expected = []
+    for epoch, value in enumerate(values):
+        theirs.on_epoch_end(epoch, {"val_loss": value})
+        expected.append(float(reference.optimizer.learning_rate))
+    x, y = small
+    model = _model(lr=0.1)
+    rates = []
+
+    class RecordLR(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(self.model.optimizer.param_groups[0]["lr"])
+
+    model.fit(x, y, epochs=len(values), verbose=0, callbacks=[
+        Scripted("val_loss", values), ReduceLROnPlateau(factor=0.5, patience=patience, cooldown=cooldown),
+        RecordLR()])
+    assert rates == pytest.approx(expected)

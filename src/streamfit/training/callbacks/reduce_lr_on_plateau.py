@@ -19,7 +19,9 @@ class ReduceLROnPlateau(MonitorCallback):
         verbose: 1 prints each reduction.
         mode: "min", "max" or "auto" (max when the name holds "acc").
         min_delta: the smallest change that counts as an improvement.
-        cooldown: epochs to wait after a reduction before counting again.
+        cooldown: epochs after a reduction that do not count towards the next one;
+            the last of them does, as in Keras (so `cooldown=1` with `patience=1`
+            can reduce on consecutive epochs).
         min_lr: the learning rate never goes below this.
 
     Raises:
@@ -58,14 +60,14 @@ class ReduceLROnPlateau(MonitorCallback):
         current = self._monitored(logs)
         if current is None:
             return
-        in_cooldown = self.cooldown_counter > 0
-        if in_cooldown:
+        if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
         if self._improves(current, self.best):
             self.best = current
             self.wait = 0
-        elif not in_cooldown:
+        elif self.cooldown_counter == 0:  # asked after the countdown, as Keras does: the last
+            # cooldown epoch already counts towards the next reduction
             self.wait += 1
             if self.wait >= self.patience:
                 old = learning_rate(self.model.optimizer)
