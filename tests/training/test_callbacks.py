@@ -161,6 +161,15 @@ def test_model_checkpoint_save_best_only_saves_on_improvement(small, tmp_path):
     assert checkpoint.state_dict() == {"best": 0.9}
 
 
+def test_model_checkpoint_save_best_only_without_its_monitor_saves_every_epoch_as_keras(small, tmp_path):
+    x, y = small
+    checkpoint = ModelCheckpoint(str(tmp_path / "e{epoch}"), monitor="val_f1", save_best_only=True)
+    with pytest.warns(UserWarning, match="monitors 'val_f1', which is not in the logs.*saving every epoch"):
+        _model().fit(x, y, epochs=3, verbose=0, callbacks=[checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1", "e2", "e3"]
+    assert checkpoint.state_dict() == {"best": None}
+
+
 def test_model_checkpoint_with_an_unknown_field_is_a_user_error(small, tmp_path):
     x, y = small
     with pytest.raises(UserError, match="cannot be filled .*'val_acc'.*use fields from epoch"):

@@ -17,7 +17,8 @@ class ModelCheckpoint(MonitorCallback):
             and the logs, e.g. "ckpt/{epoch:02d}-{val_loss:.2f}".
         monitor: the log key compared with `save_best_only`.
         verbose: 1 prints each save.
-        save_best_only: save only when `monitor` improves on its best so far.
+        save_best_only: save only when `monitor` improves on its best so far (every
+            epoch, with a warning, when the logs lack it, as in Keras).
         mode: "min", "max" or "auto" (max when the name holds "acc" or "auc").
     """
 
@@ -39,10 +40,8 @@ class ModelCheckpoint(MonitorCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self.save_best_only:
-            current = self._monitored(logs)
-            if current is None:
-                return
+        current = self._monitored(logs, "saving every epoch") if self.save_best_only else None
+        if current is not None:  # without the monitor, Keras saves every epoch (and warns)
             if not self._improves(current, self.best):
                 return
             self.best = current

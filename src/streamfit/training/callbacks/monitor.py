@@ -1,7 +1,7 @@
 """`MonitorCallback`: what `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` share.
 
 Each watches one log key (`monitor`), which improves downward or upward
-(`mode`), by at least `min_delta`, and skips an epoch whose logs lack it.
+(`mode`), by at least `min_delta`, and warns for an epoch whose logs lack it.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ class MonitorCallback(Callback):
         return (value - self.min_delta > reference if self.maximize
                 else value + self.min_delta < reference)
 
-    def _monitored(self, logs: dict | None) -> float | None:
-        """The monitored value in `logs`, or None (with a warning) when they lack it."""
+    def _monitored(self, logs: dict | None, instead: str = "the epoch is skipped") -> float | None:
+        """The monitored value in `logs`, or None (with a warning saying what happens `instead`)."""
         value = (logs or {}).get(self.monitor)
         if value is None:
-            # A missing key (no validation data, a typo) skips the epoch, as in Keras.
+            # A missing key (no validation data, a typo): what Keras does, said.
             warnings.warn(f"{type(self).__name__} monitors {self.monitor!r}, which is not in the "
-                          f"logs ({sorted(logs or {})}); the epoch is skipped", stacklevel=3)
+                          f"logs ({sorted(logs or {})}); {instead}", stacklevel=3)
         return value
