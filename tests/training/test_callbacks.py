@@ -306,6 +306,12 @@ def test_monitoring_callbacks_share_the_mode_check(make):
         make(mode="up")
     assert make(monitor="val_auc").maximize and not make(monitor="val_loss").maximize
     assert make(monitor="val_loss", mode="max").maximize
+    assert make(monitor="val_f1").maximize and make(monitor="top3_accuracy").maximize
+    assert not make(monitor="val_mae").maximize and not make(monitor="output_loss").maximize
+    # Keras 3: mode="auto" raises for what it cannot tell (it minimised val_f1 before).
+    with pytest.raises(OptionError, match=r"^monitor='val_los' is not a loss or a metric .*mode='max'"):
+        make(monitor="val_los")
+    assert make(monitor="val_los", mode="min").maximize is False
 
 
 @pytest.mark.parametrize(("cooldown", "patience"), [(0, 1), (1, 1), (2, 1), (1, 2), (3, 2)])
@@ -340,3 +346,10 @@ def test_reduce_lr_on_plateau_counts_as_keras_does(small, cooldown, patience):
         Scripted("val_loss", values), ReduceLROnPlateau(factor=0.5, patience=patience, cooldown=cooldown),
         RecordLR()])
     assert rates == pytest.approx(expected)
+
+
+def test_early_stopping_on_a_rising_f1_keeps_training(small):
+    x, y = small
+    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[
+        Scripted("val_f1", [0.5, 0.6, 0.7, 0.8, 0.9]), EarlyStopping(monitor="val_f1", patience=1)])
+    assert len(history.history["loss"]) == 5  # it minimised val_f1 and stopped after epoch 2

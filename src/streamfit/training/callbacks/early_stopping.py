@@ -20,7 +20,7 @@ class EarlyStopping(MonitorCallback):
         monitor: the log key, e.g. "val_loss" or "val_accuracy".
         min_delta: the smallest change that counts as an improvement.
         patience: epochs without improvement before stopping.
-        mode: "min", "max", or "auto" (max when the name holds "acc" or "auc").
+        mode: "min", "max", or "auto" (see `monitor.improves_upward`).
         restore_best_weights: at the end of training, load the weights of the
             best epoch (Keras 3: also when training ran out of epochs).
         baseline: the value to beat; improvements that do not beat it do not

@@ -19,7 +19,7 @@ class ModelCheckpoint(MonitorCallback):
         verbose: 1 prints each save.
         save_best_only: save only when `monitor` improves on its best so far (every
             epoch, with a warning, when the logs lack it, as in Keras).
-        mode: "min", "max" or "auto" (max when the name holds "acc" or "auc").
+        mode: "min", "max" or "auto" (see `monitor.improves_upward`).
     """
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,

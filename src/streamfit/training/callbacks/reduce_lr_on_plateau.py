@@ -17,7 +17,7 @@ class ReduceLROnPlateau(MonitorCallback):
         factor: the multiplier, below 1.
         patience: epochs without improvement before reducing.
         verbose: 1 prints each reduction.
-        mode: "min", "max" or "auto" (max when the name holds "acc").
+        mode: "min", "max" or "auto" (see `monitor.improves_upward`).
         min_delta: the smallest change that counts as an improvement.
         cooldown: epochs after a reduction that do not count towards the next one;
             the last of them does, as in Keras (so `cooldown=1` with `patience=1`
