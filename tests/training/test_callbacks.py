@@ -215,6 +215,17 @@ def test_learning_rate_scheduler_sets_every_param_group(small):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: "fast")])
 
 
+class RecordLR(Callback):
+    """Appends the learning rate after each epoch's callbacks to `rates`."""
+
+    def __init__(self, rates: list):
+        super().__init__()
+        self.rates = rates
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append(self.model.optimizer.param_groups[0]["lr"])
+
+
 def test_reduce_lr_on_plateau_reduces_after_patience(small):
     x, y = small
     model = _model(lr=0.1)
@@ -232,13 +243,9 @@ def test_reduce_lr_on_plateau_cooldown_and_min_lr(small):
     model = _model(lr=0.1)
     rates = []
 
-    class RecordLR(Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            rates.append(self.model.optimizer.param_groups[0]["lr"])
-
     model.fit(x, y, epochs=6, verbose=0, callbacks=[
         Scripted("val_loss", [1.0] * 6),
-        ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002), RecordLR()])
+        ReduceLROnPlateau(factor=0.1, patience=1, cooldown=1, min_lr=0.002), RecordLR(rates)])
     # Keras counts the cooldown down before asking whether it is over, so with cooldown=1
     # epoch 2 already counts and reduces again, to the floor.
     assert rates == pytest.approx([0.1, 0.01, 0.002, 0.002, 0.002, 0.002])
@@ -338,13 +345,9 @@ def test_reduce_lr_on_plateau_counts_as_keras_does(small, cooldown, patience):
     model = _model(lr=0.1)
     rates = []
 
-    class RecordLR(Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            rates.append(self.model.optimizer.param_groups[0]["lr"])
-
     model.fit(x, y, epochs=len(values), verbose=0, callbacks=[
         Scripted("val_loss", values), ReduceLROnPlateau(factor=0.5, patience=patience, cooldown=cooldown),
-        RecordLR()])
+        RecordLR(rates)])
     assert rates == pytest.approx(expected)
 
 
