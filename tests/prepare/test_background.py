@@ -5,11 +5,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch  # noqa: F401  (loaded here, so this process prepares in-process)
+from faults.processes import alive
 
 from streamfit.errors import UserError
 from streamfit.prepare.background import PrepareProcess, can_fork
@@ -113,14 +113,6 @@ PARENT = textwrap.dedent("""
     print(job._process.pid, flush=True)
     time.sleep(600)
 """)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc")
