@@ -217,7 +217,12 @@ def start_prepare(spec: SourceSpec, config: TrainConfig, validation: SourceSpec 
     Returns:
         The running preparation; its `result()` is the `PreparedDataset`.
     """
-    prepare_options = PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
-                                     validation_split=0.0 if validation else config.validation_split)
     progress = (lambda what: log(f"prepare: {what}")) if config.verbose else None
-    return PrepareProcess(spec, prepare_options, config.cache, validation=validation, progress=progress)
+    return PrepareProcess(spec, prepare_options(config, validation), config.cache,
+                          validation=validation, progress=progress)
+
+
+def prepare_options(config: TrainConfig, validation: SourceSpec | None) -> PrepareOptions:
+    """The prepare options of the recipe's data: no split of its own when `validation` is given."""
+    return PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
+                          validation_split=0.0 if validation else config.validation_split)

@@ -18,19 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from streamfit.errors import OptionError
-from streamfit.prepare.pipeline import PrepareOptions, cache_key
+from streamfit.prepare.pipeline import cache_key
+from streamfit.recipe.config import prepare_options
 from streamfit.sources import SourceSpec
 
 #: A checkpoint's `.json`, as `streamfit.training.checkpoint.file` names them.
 _NAME = re.compile(r"^ckpt-(\d+)-e(\d+)-s(\d+)\.json$")
 #: The checkpoint `.json` read (a real one holds a few kB and the training history).
 _MAX_BYTES = 64 << 20
-
-
-def prepare_options(config: Any, validation: SourceSpec | None) -> PrepareOptions:
-    """The prepare options of the recipe's data (as `streamfit.recipe.config.start_prepare` sets them)."""
-    return PrepareOptions(ngram_range=config.ngram_range, seed=config.seed,
-                          validation_split=0.0 if validation else config.validation_split)
 
 
 def run_options(config: Any, model_kind: str) -> dict[str, Any]:
