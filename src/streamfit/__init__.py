@@ -17,7 +17,7 @@ Which layer owns which argument (the data flows top to bottom):
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams; the registry of module classes by name and model kind |
 | recipe | `recipe/` | raw files to a bundle: its options (`config`, no torch), its steps (`train`); the bundle, saved without pickle (`bundle`); the evaluation report (`evaluation`) |
 | distributed | `distributed/` | torchrun's environment and the `--nproc` launcher (`launcher`); the process group and ranks (`ranks`) |
-| shared | `errors.py`, `files.py`, `workspace.py`, `prefetch.py`, `lazy.py` | errors by kind and the one number check; the durable atomic writer and the disk-full check; the locked work folders that caches and bundles are built in and swept from; the bounded prefetch thread; lazy exports |
+| shared | `errors.py`, `files.py`, `workspace.py`, `records.py`, `prefetch.py`, `lazy.py` | errors by kind and the one number check; the durable atomic writer and the disk-full check; the locked work folders that caches and bundles are built in and swept from; what two JSON records (fingerprints, run identities) differ in; the bounded prefetch thread; lazy exports |
 | cli | `cli/` | `train`, `evaluate`, `predict`, `prepare`, `inspect`: thin over the above |
 | interop | `interop/` | torch `Dataset`, Keras 3 `PyDataset` |
 

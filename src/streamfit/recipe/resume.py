@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from streamfit import records
 from streamfit.errors import OptionError
 from streamfit.prepare.pipeline import cache_key
 from streamfit.recipe.config import prepare_options
@@ -109,30 +110,9 @@ def describe_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str
                   "options": saved["options"]}
     rest_now = {"data": {k: v for k, v in now["data"].items() if not k.endswith("sources")},
                 "options": now["options"]}
-    flat_saved, flat_now = _flatten(rest_saved), _flatten(rest_now)
-    for key in [*flat_now, *(key for key in flat_saved if key not in flat_now)]:
-        if flat_saved.get(key, _ABSENT) != flat_now.get(key, _ABSENT):
-            name = key.removeprefix("options.").removeprefix("data.")
-            differences.append(f"{name} is {_shown(flat_saved, key)} in the checkpoint but "
-                               f"{_shown(flat_now, key)} now")
-    return differences
-
-
-_ABSENT = object()
-
-
-def _shown(flat: dict[str, Any], key: str) -> str:
-    text = json.dumps(flat[key]) if key in flat else "absent"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value}
+    return differences + records.differences(
+        rest_saved, rest_now,
+        name=lambda key: key.removeprefix("options.").removeprefix("data."))
 
 
 def _file_differences(section: str, saved: Any, now: Any) -> list[str]:

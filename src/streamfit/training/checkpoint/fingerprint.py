@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from streamfit import records
 from streamfit.batches.base import BatchSet
 from streamfit.errors import OptionError, UserError
 from streamfit.sampling.sampler import EpochSampler
@@ -113,15 +114,6 @@ def fingerprint_of(model: Model, batches: Any, steps: int, validation: tuple[Any
     return json.loads(json.dumps(fingerprint, default=int))
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value}
-
-
 #: What a batch set's identity says about one rank's shard rather than the data.
 _SHARD = ("rank", "num_samples")
 #: ... and what changes with the number of shards, for the same global batch.
@@ -173,15 +165,8 @@ def check_fingerprint(checkpoint: Checkpoint, current: dict[str, Any]) -> None:
             `data.num_samples is 300 in the checkpoint but 250 now`.
     """
     other_world = checkpoint.meta["fingerprint"].get("world_size", 1) != current.get("world_size", 1)
-    saved = _flatten(_shared_facts(checkpoint.meta["fingerprint"], other_world))
-    now = _flatten(_shared_facts(current, other_world))
-
-    def shown(flat: dict[str, Any], key: str) -> str:
-        return json.dumps(flat[key]) if key in flat else "absent"
-
-    differences = [f"{key} is {shown(saved, key)} in the checkpoint but {shown(now, key)} now"
-                   for key in [*now, *(key for key in saved if key not in now)]
-                   if key not in saved or key not in now or saved[key] != now[key]]
+    differences = records.differences(_shared_facts(checkpoint.meta["fingerprint"], other_world),
+                                      _shared_facts(current, other_world))
     if differences:
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
         raise FingerprintMismatch(
