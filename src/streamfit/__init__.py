@@ -13,7 +13,7 @@ Which layer owns which argument (the data flows top to bottom):
 | features | `features/` | n-gram TF-IDF, hashed n-grams, padded sequences |
 | batch sets | `batches/` | batch `step` of epoch `e` as a pure function: arrays, lines, prepared data |
 | loader | `loader/` | workers, threads or processes, max_queue_size, the data-wait meter |
-| training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, class weights; the loop's state (`state`, `stateful`); callbacks one per module (`callbacks/`); checkpoints and resuming (`checkpoint/`) |
+| training | `training/` | the Keras-style `Model`: loss, optimizer, epochs, validation, class weights; the loop's state (`state`, `stateful`); callbacks one per module (`callbacks/`, also `streamfit.callbacks` as Keras spells it); checkpoints and resuming (`checkpoint/`) |
 | models | `models/` | the guide's MLP and sepCNN, a fastText-style bag of n-grams; the registry of module classes by name and model kind |
 | recipe | `recipe/` | raw files to a bundle: its options (`config`, no torch), its steps (`train`); the bundle, saved without pickle (`bundle`); the evaluation report (`evaluation`) |
 | distributed | `distributed/` | torchrun's environment and the `--nproc` launcher (`launcher`); the process group and ranks (`ranks`) |
@@ -43,7 +43,7 @@ _EXPORTS = {
     "DataError": "streamfit.errors", "OptionError": "streamfit.errors",
     "UserError": "streamfit.errors",
     "Callback": "streamfit.training", "History": "streamfit.training", "Model": "streamfit.training",
-    "callbacks": "streamfit.training", "load_model": "streamfit.training",
+    "callbacks": "streamfit.callbacks", "load_model": "streamfit.training",
     "register_module": "streamfit.training", "keras": "streamfit.keras",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

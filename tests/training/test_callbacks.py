@@ -182,14 +182,16 @@ def test_csv_logger_writes_a_header_and_one_row_per_epoch(small, tmp_path):
     path = tmp_path / "log.csv"
     history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(path)])
     rows = path.read_text().splitlines()
-    assert rows[0] == "epoch,accuracy,loss"
+    # Keras 3: the first epoch's keys sorted, and val_ columns when it had none.
+    assert rows[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1"]
     assert float(rows[2].split(",")[2]) == pytest.approx(history.history["loss"][1])
+    assert rows[2].split(",")[3:] == ["NA", "NA"]
     _model().fit(x, y, epochs=3, initial_epoch=2, verbose=0,
                  callbacks=[CSVLogger(path, append=True)])
     assert [row.split(",")[0] for row in path.read_text().splitlines()] == ["epoch", "0", "1", "2"]
     _model().fit(x, y, epochs=1, verbose=0, callbacks=[CSVLogger(path, separator=";")])
-    assert path.read_text().splitlines()[0] == "epoch;accuracy;loss"
+    assert path.read_text().splitlines()[0] == "epoch;accuracy;loss;val_accuracy;val_loss"
 
 
 def test_learning_rate_scheduler_sets_every_param_group(small):
@@ -356,3 +358,165 @@ def test_early_stopping_on_a_rising_f1_keeps_training(small):
     history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[
         Scripted("val_f1", [0.5, 0.6, 0.7, 0.8, 0.9]), EarlyStopping(monitor="val_f1", patience=1)])
     assert len(history.history["loss"]) == 5  # it minimised val_f1 and stopped after epoch 2
+
+
+def test_streamfit_callbacks_is_keras_spelling_of_the_callbacks_home():
+    import streamfit
+    import streamfit.callbacks
+    import streamfit.training.callbacks as home
+    from streamfit.callbacks import EarlyStopping as Imported
+    from streamfit.callbacks import LambdaCallback, ModelCheckpoint  # noqa: F401
+
+    assert Imported is home.EarlyStopping is streamfit.callbacks.EarlyStopping
+    assert streamfit.callbacks.__all__ == home.__all__
+    assert {"LambdaCallback"} <= set(streamfit.callbacks.__all__)
+
+
+class Weights(Callback):
+    """Keeps each epoch's weights (at its end, before the callbacks after it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append({k: v.clone() for k, v in self.model.module.state_dict().items()})
+
+
+def test_early_stopping_start_from_epoch_neither_stops_nor_tracks_before_it(small):
+    x, y = small
+    scripted = Scripted("val_loss", [0.1, 2.0, 3.0, 0.5, 0.6, 0.7, 0.8])
+    stopping = EarlyStopping(patience=1, start_from_epoch=3, restore_best_weights=True)
+    model = _model()
+    history = model.fit(x, y, epochs=7, verbose=0, callbacks=[scripted, stopping])
+    # Keras 3: epochs 0-2 are not looked at (0.1 is not the best); 3 is, 4 does not improve.
+    assert len(history.history["loss"]) == 5 and stopping.best == 0.5
+    assert stopping.best_epoch == 3 and _same(model.module.state_dict(), scripted.weights[3])
+    with pytest.raises(OptionError, match=r"^start_from_epoch=-1 must be"):
+        EarlyStopping(start_from_epoch=-1)
+
+
+def test_model_checkpoint_says_what_keras_says_at_verbose_1(small, tmp_path, capsys):
+    x, y = small
+    path = str(tmp_path / "m{epoch}")
+    _model().fit(x, y, epochs=3, verbose=0, callbacks=[
+        Scripted("val_loss", [0.5, 0.4, 0.45]),
+        ModelCheckpoint(path, save_best_only=True, verbose=1)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [
+        f"Epoch 1: val_loss improved from None to 0.50000, saving model to {tmp_path}/m1",
+        f"Epoch 1: finished saving model to {tmp_path}/m1",
+        f"Epoch 2: val_loss improved from 0.50000 to 0.40000, saving model to {tmp_path}/m2",
+        f"Epoch 2: finished saving model to {tmp_path}/m2",
+        "Epoch 3: val_loss did not improve from 0.40000"]
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(path, verbose=1)])
+    assert capsys.readouterr().out == (f"\nEpoch 1: saving model to {tmp_path}/m1\n"
+                                       f"\nEpoch 1: finished saving model to {tmp_path}/m1\n")
+
+
+def test_model_checkpoint_initial_value_threshold_is_the_first_value_to_beat(small, tmp_path):
+    x, y = small
+    checkpoint = ModelCheckpoint(str(tmp_path / "e{epoch}"), save_best_only=True,
+                                 initial_value_threshold=0.5)
+    _model().fit(x, y, epochs=4, verbose=0, callbacks=[
+        Scripted("val_loss", [0.6, 0.45, 0.5, 0.3]), checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e2", "e4"]
+
+
+def test_model_checkpoint_save_weights_only_writes_the_state_dict_alone(small, tmp_path):
+    x, y = small
+    weights = Weights()
+    model = _model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        weights, ModelCheckpoint(str(tmp_path / "w" / "{epoch}.weights.pt"), save_weights_only=True)])
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["1.weights.pt", "2.weights.pt"]
+    saved = torch.load(tmp_path / "w" / "1.weights.pt", weights_only=True)
+    assert sorted(saved) == ["bias", "weight"] and _same(saved, weights.weights[0])
+    fresh = torch.nn.Linear(300, 3)
+    fresh.load_state_dict(torch.load(tmp_path / "w" / "2.weights.pt", weights_only=True))
+    assert _same(fresh.state_dict(), model.module.state_dict())
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(UserError, match=r"cannot write .*dir: it is a directory; give a file path"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[ModelCheckpoint(str(tmp_path / "dir"), save_weights_only=True)])
+
+
+def test_model_checkpoint_save_freq_counts_batches_across_epochs(small, tmp_path):
+    x, y = small  # 128 rows, batches of 32: 4 a epoch
+    seen = []
+
+    class Steps(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append({k: v.clone() for k, v in self.model.module.state_dict().items()})
+
+    model = _model()
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[
+        Steps(), ModelCheckpoint(str(tmp_path / "m-{epoch}-{batch}.pt"), save_weights_only=True,
+                                 save_freq=3, monitor="loss")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-1-3.pt", "m-2-2.pt"]
+    assert _same(torch.load(tmp_path / "m-2-2.pt", weights_only=True), seen[5])
+    for bad in ("batch", 0, 2.5, True):
+        with pytest.raises(OptionError, match=r"^save_freq=.* use 'epoch' or a number of batches"):
+            ModelCheckpoint("m", save_freq=bad)
+    # save_freq="epoch" asks for no batch logs (they cost a wait for the device per batch).
+    assert not CallbackList([ModelCheckpoint("m")]).wants_batch_logs("train")
+    assert CallbackList([ModelCheckpoint("m", save_freq=2)]).wants_batch_logs("train")
+
+
+def test_csv_logger_writes_na_for_what_an_epoch_lacks(small, tmp_path):
+    x, y = small
+
+    class LateValidation(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch > 0:
+                logs["val_loss"] = 0.25
+            if epoch == 0:
+                logs["shape"] = [2, 3]
+
+    path = tmp_path / "log.csv"
+    _model().fit(x, y, epochs=2, verbose=0, callbacks=[LateValidation(), CSVLogger(path)])
+    rows = [row.split(",", 3) for row in path.read_text().splitlines()]
+    assert rows[0] == ["epoch", "accuracy", "loss", "shape,val_accuracy,val_loss,val_shape"]
+    assert rows[1][3] == '"""[2, 3]""",NA,NA,NA'  # Keras' list cell, quoted by csv
+    assert rows[2][3] == "NA,NA,0.25,NA"
+    empty = tmp_path / "none.csv"
+    _model().fit(x, y, epochs=1, initial_epoch=1, verbose=0, callbacks=[CSVLogger(empty)])
+    assert empty.read_text() == ""  # Keras creates the file at the start of training
+
+
+def test_lambda_callback_calls_each_function_with_the_hooks_arguments(small):
+    from streamfit.training.callbacks import LambdaCallback
+
+    x, y = small
+    calls = []
+    callback = LambdaCallback(
+        on_train_begin=lambda logs: calls.append("train_begin"),
+        on_epoch_begin=lambda epoch, logs: calls.append(f"epoch_begin {epoch}"),
+        on_batch_begin=lambda batch, logs: calls.append(f"batch_begin {batch}"),
+        on_batch_end=lambda batch, logs: calls.append(f"batch_end {batch} {sorted(logs)}"),
+        on_epoch_end=lambda epoch, logs: calls.append(f"epoch_end {epoch} {sorted(logs)}"),
+        on_train_end=lambda logs: calls.append("train_end"),
+        on_test_begin=lambda logs: calls.append("test_begin"))
+    _model().fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[callback],
+                 validation_data=(x[:10], y[:10]))
+    assert calls == ["train_begin", "epoch_begin 0", "batch_begin 0",
+                     "batch_end 0 ['accuracy', 'loss', 'size']", "batch_begin 1",
+                     "batch_end 1 ['accuracy', 'loss', 'size']", "test_begin",
+                     "epoch_end 0 ['accuracy', 'loss', 'val_accuracy', 'val_loss']", "train_end"]
+    keras3 = []
+    _model().fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[LambdaCallback(
+        on_train_batch_end=lambda batch, logs: keras3.append(batch))])
+    assert keras3 == [0, 1]
+    with pytest.raises(UserError, match=r"^LambdaCallback has no hook on_epoch_ends=; give one of"):
+        LambdaCallback(on_epoch_ends=print)
+    with pytest.raises(UserError, match=r"^LambdaCallback\(on_epoch_end=3\) is not callable"):
+        LambdaCallback(on_epoch_end=3)
+
+
+def test_history_keeps_keras_3_key_order(small):
+    x, y = small
+    history = _model().fit(x, y, epochs=1, verbose=0, validation_data=(x[:10], y[:10]),
+                           callbacks=[ReduceLROnPlateau()])
+    # Keras 3 sorts the training logs, then the validation logs; callbacks' keys follow.
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss",
+                                     "learning_rate"]

@@ -53,7 +53,7 @@ def test_guide_batch_training_appendix_runs_unchanged(form, data, mlp, capsys):
         validation_data=validation_generator, validation_steps=validation_steps,
         callbacks=callbacks, epochs=epochs, verbose=2)
 
-    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # Keras 3's
     assert history.epoch == list(range(epochs))
     assert all(len(values) == epochs for values in history.history.values())
     assert history.history["accuracy"][-1] > history.history["accuracy"][0] + 0.3
@@ -67,7 +67,7 @@ def test_fit_on_arrays_sees_every_row_once_per_epoch_with_a_partial_last_batch(d
     history = Model(mlp(), loss=SPARSE_CE, metrics=["acc"], seed=0).fit(
         x, y, batch_size=64, epochs=2, verbose=0, callbacks=[counter])
     assert counter.sizes == {0: [64] * 9 + [24], 1: [64] * 9 + [24]}
-    assert list(history.history) == ["loss", "acc"]
+    assert list(history.history) == ["acc", "loss"]
 
 
 def test_generator_partial_batch_counts_exact_rows(data, mlp):

@@ -6,7 +6,7 @@
 | `history` | `History`, which `fit` returns |
 | `monitor` | `MonitorCallback`: the monitored log key, its mode and `min_delta` |
 | `early_stopping`, `model_checkpoint`, `reduce_lr_on_plateau` | the monitoring callbacks |
-| `csv_logger`, `learning_rate_scheduler`, `terminate_on_nan` | the others |
+| `csv_logger`, `lambda_callback`, `learning_rate_scheduler`, `terminate_on_nan` | the others |
 
 A callback sees `self.model`, the streamfit `Model` (`.module`,
 `.optimizer`, `.stop_training`), and `self.params` (`epochs`, `steps`,
@@ -31,12 +31,13 @@ from streamfit.training.callbacks.callback import Callback, CallbackList
 from streamfit.training.callbacks.csv_logger import CSVLogger
 from streamfit.training.callbacks.early_stopping import EarlyStopping
 from streamfit.training.callbacks.history import History
+from streamfit.training.callbacks.lambda_callback import LambdaCallback
 from streamfit.training.callbacks.learning_rate_scheduler import LearningRateScheduler
 from streamfit.training.callbacks.model_checkpoint import ModelCheckpoint
 from streamfit.training.callbacks.monitor import MonitorCallback
 from streamfit.training.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from streamfit.training.callbacks.terminate_on_nan import TerminateOnNaN
 
-__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
            "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ReduceLROnPlateau",
            "TerminateOnNaN"]

@@ -70,6 +70,12 @@ _BATCH_HOOKS = {
 }
 
 
+def _overrides(callback: Callback, hook: str) -> bool:
+    """Whether `callback`'s `hook` is its own: a method of a subclass, or a function it holds."""
+    method = getattr(callback, hook)
+    return getattr(method, "__func__", method) is not getattr(Callback, hook)
+
+
 class CallbackList:
     """Calls each hook on every callback, in order; their state by key for checkpoints.
 
@@ -105,8 +111,7 @@ class CallbackList:
         Batch logs cost a wait for the device, so the loop builds them only
         when someone reads them.
         """
-        return any(getattr(type(cb), hook) is not getattr(Callback, hook)
-                   for cb in self.callbacks for hook in _BATCH_HOOKS[phase])
+        return any(_overrides(cb, hook) for cb in self.callbacks for hook in _BATCH_HOOKS[phase])
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

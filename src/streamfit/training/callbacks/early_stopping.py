@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from streamfit.errors import check_number
 from streamfit.training.callbacks.monitor import MonitorCallback
 
 
@@ -26,12 +27,16 @@ class EarlyStopping(MonitorCallback):
         baseline: the value to beat; improvements that do not beat it do not
             reset the patience.
         verbose: 1 prints when it stops.
+        start_from_epoch: epochs (0-based: before this index) to wait before
+            monitoring: a warm-up in which nothing stops the run and the best
+            value and weights are not tracked, as in Keras 3.
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: float | None = None,
-                 restore_best_weights: bool = False):
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
         super().__init__(monitor, mode, abs(min_delta))
+        self.start_from_epoch = check_number("start_from_epoch", start_from_epoch, minimum=0)
         self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
@@ -51,7 +56,7 @@ class EarlyStopping(MonitorCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         current = self._monitored(logs)
-        if current is None:
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = _snapshot(self.model.module)

@@ -42,7 +42,7 @@ class LearningRateScheduler(Callback):
                 "it must return the learning rate as a number")
         set_learning_rate(self.model.optimizer, float(lr))
         if self.verbose > 0:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
