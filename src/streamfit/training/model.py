@@ -29,6 +29,7 @@ from streamfit.batches.base import BatchSet
 from streamfit.errors import UserError, check_number
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
+from streamfit.training.callbacks.backup_and_restore import checkpoint_arguments
 from streamfit.training.checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -280,6 +281,8 @@ class Model:
             if validation is not None:
                 replicas.check_sharded(validation[0], "validation_data")
             verbose = verbose if replicas.is_main else 0
+        checkpoint_dir, resume_from, checkpoint_every_steps = checkpoint_arguments(
+            callbacks, checkpoint_dir, resume_from, checkpoint_every_steps)  # BackupAndRestore's
         checkpoints, resume = self._checkpointing(
             batches, steps, validation, epochs=epochs, class_weight=class_weight,
             checkpoint_dir=checkpoint_dir, every_steps=checkpoint_every_steps,

@@ -6,6 +6,7 @@
 | `history` | `History`, which `fit` returns |
 | `monitor` | `MonitorCallback`: the monitored log key, its mode and `min_delta` |
 | `early_stopping`, `model_checkpoint`, `reduce_lr_on_plateau` | the monitoring callbacks |
+| `backup_and_restore` | `BackupAndRestore`, and `checkpoint_arguments`: what it makes of `fit`'s checkpoint arguments |
 | `csv_logger`, `lambda_callback`, `learning_rate_scheduler`, `terminate_on_nan` | the others |
 
 A callback sees `self.model`, the streamfit `Model` (`.module`,
@@ -27,6 +28,7 @@ then loads the saved state, so whatever `on_train_begin` resets comes back;
 it does not call `on_epoch_begin` again for an epoch that had begun.
 """
 
+from streamfit.training.callbacks.backup_and_restore import BackupAndRestore
 from streamfit.training.callbacks.callback import Callback, CallbackList
 from streamfit.training.callbacks.csv_logger import CSVLogger
 from streamfit.training.callbacks.early_stopping import EarlyStopping
@@ -38,6 +40,6 @@ from streamfit.training.callbacks.monitor import MonitorCallback
 from streamfit.training.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from streamfit.training.callbacks.terminate_on_nan import TerminateOnNaN
 
-__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
+__all__ = ["BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
            "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ReduceLROnPlateau",
            "TerminateOnNaN"]
