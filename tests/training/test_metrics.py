@@ -21,7 +21,8 @@ def test_accuracy_follows_the_loss():
     assert _accuracy("sparse_categorical_crossentropy")(logits, torch.tensor([0, 1, 1, 1])) == 0.75
     one_hot = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
     assert _accuracy("categorical_crossentropy")(logits, one_hot) == 0.5
-    binary = torch.tensor([[0.3], [-2.0], [0.0], [4.0]])
+    # The built-in metrics read probabilities (what predict returns): sigmoid of the logits.
+    binary = torch.sigmoid(torch.tensor([[0.3], [-2.0], [0.0], [4.0]]))
     assert _accuracy("binary_crossentropy")(binary, torch.tensor([1.0, 0.0, 1.0, 0.0])) == 0.5
     assert _accuracy("mse")(torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 3.0])) == 0.5
     assert _accuracy("mse")(logits, torch.tensor([0, 1, 0, 0])) == 0.75

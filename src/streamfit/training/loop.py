@@ -26,7 +26,7 @@ from streamfit.errors import OptionError, UserError
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
 from streamfit.training.checkpoint import Checkpoint, Checkpointer
-from streamfit.training.losses import MULTICLASS
+from streamfit.training.losses import MULTICLASS, OutputRecorder, detect_output
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.progress import Progress
 from streamfit.training.replicas import Replicas
@@ -60,29 +60,114 @@ class ClassWeights:
             pairs = {}
         if len(pairs) != len(mapping) or not pairs:
             raise OptionError("class_weight", mapping, "must map class ids (integers from 0) "
-                              "to numbers, e.g. {0: 1.0, 1: 5.0}")
+                              "to numbers, e.g. {0: 1.0, 1: 5.0}, or be 'balanced'")
+        self.mapping = pairs
         table = torch.ones(max(pairs) + 1, dtype=torch.float32)
         for key, value in pairs.items():
             table[key] = value
         self.table = table.to(device)
 
-    def __call__(self, target: torch.Tensor, kind: str | None) -> torch.Tensor:
-        """The weight of each sample's class, read from its target."""
-        if kind == MULTICLASS and target.dim() >= 2 and target.shape[-1] > 1:
+    def __call__(self, target: torch.Tensor, kind: str | None,
+                 shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """The weight of each loss value's class, read from its target.
+
+        Args:
+            target: the batch's targets: class ids, 0/1, or one-hot rows.
+            kind: the loss's kind (one-hot rows are read for multiclass losses).
+            shape: the shape of the loss values (one per sample, or per token);
+                by default one per sample.
+        """
+        shape = tuple(shape) if shape is not None else (target.shape[0],)
+        if kind == MULTICLASS and target.dim() >= 2 and target.shape[-1] > 1 \
+                and tuple(target.shape[:-1]) == shape:
             ids = target.argmax(dim=-1)
+        elif target.numel() == int(np.prod(shape)) and target.shape[:1] == shape[:1]:
+            ids = target.reshape(shape).round().long()
         else:
-            flat = target.reshape(target.shape[0], -1)
-            if flat.shape[1] != 1:
-                raise UserError(
-                    f"class_weight needs one class per sample, but targets have shape "
-                    f"{tuple(target.shape)}; use sample_weight instead")
-            ids = flat[:, 0].round().long()
+            raise UserError(
+                f"class_weight needs one class per loss value (shape {shape}), but targets have "
+                f"shape {tuple(target.shape)}; use sample_weight instead")
         size = self.table.shape[0]
         inside = (ids >= 0) & (ids < size)
         return torch.where(inside, self.table[ids.clamp(0, size - 1)], 1.0)
 
 
+def _labels_of(batches: Any) -> np.ndarray:
+    """Every training label of a batch set that holds them, or a UserError."""
+    from streamfit.batches.arrays import ArrayBatches  # noqa: PLC0415 (the batches layer imports late)
+    from streamfit.batches.prepared import PreparedBatches  # noqa: PLC0415
+
+    y = None
+    if isinstance(batches, ArrayBatches):
+        y = batches.y
+        if isinstance(y, dict) and len(y) == 1:
+            y = next(iter(y.values()))
+    elif isinstance(batches, PreparedBatches):
+        y = batches.split.labels  # all rows of the split: every rank computes the same weights
+    if y is None or isinstance(y, dict):
+        raise UserError(
+            f"class_weight='balanced' needs the labels before training, but x is a "
+            f"{type(batches).__name__}, whose labels are only seen batch by batch; pass a dict "
+            "{class id: weight} instead (sklearn.utils.class_weight.compute_class_weight computes "
+            "the balanced one)")
+    return np.asarray(y.toarray() if hasattr(y, "toarray") else y)
+
+
+def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
+    """Keras' and scikit-learn's "balanced" weights: `n_samples / (n_classes * count)`.
+
+    Args:
+        labels: class ids `(n,)` (or `(n, 1)`, or per token `(n, maxlen)`),
+            or one-hot rows `(n, classes)`.
+
+    Raises:
+        UserError: labels that are not whole numbers from 0.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1 and np.isin(labels, (0, 1)).all() \
+            and (labels.sum(axis=1) == 1).all():
+        ids = labels.argmax(axis=1)
+    else:
+        ids = labels.reshape(-1)
+    if ids.size == 0 or ids.dtype.kind not in "iub" and not (np.isfinite(ids).all()
+                                                             and (ids == np.round(ids)).all()):
+        raise UserError("class_weight='balanced' needs labels that are class ids (whole numbers "
+                        "from 0) or one-hot rows; pass a dict {class id: weight} for other targets")
+    ids = ids.astype(np.int64)
+    if (ids < 0).any():
+        raise UserError("class_weight='balanced' found negative labels; class ids start at 0")
+    classes, counts = np.unique(ids, return_counts=True)
+    return {int(c): float(ids.size / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
+
+
+def class_weights_for(class_weight: dict | str | None, batches: Any,
+                      device: torch.device) -> ClassWeights | None:
+    """The `ClassWeights` of `fit`'s `class_weight`: None or `{}` is none, as in Keras.
+
+    Args:
+        class_weight: `{class id: weight}`, `"balanced"`, or None.
+        batches: the training batch set (for "balanced"), or None.
+        device: where the table lives.
+
+    Raises:
+        OptionError: a string other than "balanced", or a bad dict.
+        UserError: "balanced" with data whose labels are not known up front.
+    """
+    if class_weight is None or (isinstance(class_weight, dict) and not class_weight):
+        return None
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise OptionError("class_weight", class_weight, "must be 'balanced' or a dict "
+                              "{class id: weight}")
+        class_weight = balanced_class_weights(_labels_of(batches))
+    if not isinstance(class_weight, dict):
+        raise OptionError("class_weight", class_weight, "must be a dict {class id: weight} or "
+                          "'balanced'")
+    return ClassWeights(class_weight, device)
+
+
 def _sample_weights(sample_weight: Any, rows: int) -> torch.Tensor | None:
+    """Per-sample weights `(rows,)`, or per-token ones `(rows, maxlen)` as they are."""
     if isinstance(sample_weight, dict):
         if len(sample_weight) != 1:
             raise UserError(
@@ -91,26 +176,73 @@ def _sample_weights(sample_weight: Any, rows: int) -> torch.Tensor | None:
         sample_weight = next(iter(sample_weight.values()))
     if sample_weight is None:
         return None
-    weights = sample_weight.reshape(-1).float()
+    weights = sample_weight.float()
+    if weights.dim() != 2 or weights.shape[1] == 1:
+        weights = weights.reshape(-1)
     if weights.shape[0] != rows:
         raise UserError(
             f"sample_weight has {weights.shape[0]} values for a batch of {rows} rows; "
-            "give one weight per sample")
+            "give one weight per sample (or, for per-token targets, one per token)")
     return weights
 
 
 def _reduce(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Keras' sum_over_batch_size: `sum(weight * loss) / batch_size`."""
+    """Keras' sum_over_batch_size: `sum(weight * loss) / number of loss values`.
+
+    Weights `(batch,)` apply to every value of their sample; weights of the
+    losses' shape (`(batch, maxlen)`: a padding mask) value by value.
+    """
     if losses.dim() == 0:
         if weights is not None:
             raise UserError(
                 "the loss returned one number for the batch, so sample_weight and "
                 "class_weight cannot apply; return per-sample losses (reduction='none')")
         return losses
-    per_sample = losses.reshape(losses.shape[0], -1).mean(dim=1)
     if weights is None:
-        return per_sample.mean()
-    return (per_sample * weights).sum() / per_sample.shape[0]
+        return losses.mean()
+    if weights.shape != losses.shape:
+        if weights.dim() != 1 or weights.shape[0] != losses.shape[0]:
+            raise UserError(
+                f"sample_weight has shape {tuple(weights.shape)}, but the loss has values of shape "
+                f"{tuple(losses.shape)}; give one weight per sample ({losses.shape[0]},) or one "
+                "per loss value (per token: (batch, maxlen))")
+        weights = weights.reshape(-1, *[1] * (losses.dim() - 1))
+    return (losses * weights).sum() / losses.numel()
+
+
+def _empty(where: str) -> UserError:
+    return UserError(
+        f"{where} is empty (0 rows); every batch needs at least one row. A generator that "
+        "draws a batch position with random.randint(0, n) can draw n, one past the last batch "
+        "(randint includes its upper bound): use random.randint(0, n - 1) or random.randrange(n)")
+
+
+def _forward(model: Model, module: torch.nn.Module, x: Any, y: Any,
+             where: str) -> tuple[torch.Tensor, Any, Any]:
+    """The module's output (and, when given, the selected target) for one batch.
+
+    On the first batch of a loss that reads logits or probabilities, the
+    forward pass records which layer produced the output, and the loss
+    settles what the module returns (`losses.detect_output`).
+    """
+    loss = model.loss
+    if loss is None or loss.settled:
+        output = call_module(module, x)
+        return (*select_output(output, y), output) if y is not None else (None, None, output)
+    with OutputRecorder(model.module) as recorder:
+        raw = call_module(module, x)
+    selected = select_output(raw, y) if y is not None else (_single(raw), None)
+    if selected[0] is not None:
+        model.loss = detect_output(loss, selected[0], recorder.producer(selected[0]), where)
+    return (*selected, raw)
+
+
+def _single(output: Any) -> torch.Tensor | None:
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, dict) and len(output) == 1:
+        return next(iter(output.values()))
+    return None
 
 
 def _loss_and_values(model: Model, item: Any, where: str, class_weights: ClassWeights | None,
@@ -124,19 +256,33 @@ def _loss_and_values(model: Model, item: Any, where: str, class_weights: ClassWe
         raise UserError("this model has no loss; call model.compile(loss=...) before training or evaluating")
     x, y, sample_weight = split_batch(item, where)
     rows = num_rows(x)
+    if rows == 0:
+        raise _empty(where)
     device = model.device
     x = to_tensors(x, device, keep_sparse=model.accepts_sparse, where=f"x of {where}")
     y = to_tensors(y, device, where=f"y of {where}")
     weights = _sample_weights(to_tensors(sample_weight, device, where=f"sample_weight of {where}"), rows)
-    output, target = select_output(call_module(module or model.module, x), y)
+    output, target, _ = _forward(model, module or model.module, x, y, where)
+    loss_fn = model.loss
+    values = loss_fn.fn(output, target)
     if class_weights is not None:
-        by_class = class_weights(target, model.loss.kind)
+        by_class = class_weights(target, loss_fn.kind, values.shape if values.dim() else None)
+        if weights is not None and weights.shape != by_class.shape:
+            weights = weights.reshape(-1, *[1] * (by_class.dim() - 1))
         weights = by_class if weights is None else weights * by_class
-    loss = _reduce(model.loss.fn(output, target), weights)
+    loss = _reduce(values, weights)
+    if loss_fn.weight != 1.0:
+        loss = loss * loss_fn.weight
     with torch.no_grad():
-        values = {"loss": loss.detach()}
-        values.update((metric.name, metric.fn(output.detach(), target)) for metric in model.metrics)
-    return loss, values, rows
+        logged = {"loss": loss.detach()}
+        detached = output.detach()
+        probabilities = None
+        for metric in model.metrics:
+            if metric.reads_probabilities and probabilities is None:
+                probabilities = loss_fn.probabilities(detached)
+            logged[metric.name] = metric.fn(probabilities if metric.reads_probabilities else detached,
+                                            target)
+    return loss, logged, rows
 
 
 def train_step(model: Model, item: Any, where: str, class_weights: ClassWeights | None = None,
@@ -171,10 +317,12 @@ def test_step(model: Model, item: Any, where: str,
 def predict_step(model: Model, item: Any) -> Any:
     """Outputs of one batch (probabilities for the built-in classification losses) as numpy."""
     model.module.eval()
-    x = to_tensors(inputs_of(item), model.device, keep_sparse=model.accepts_sparse,
-                   where="x of a prediction batch")
+    x = inputs_of(item)
+    if num_rows(x) == 0:
+        raise _empty("a prediction batch")
+    x = to_tensors(x, model.device, keep_sparse=model.accepts_sparse, where="x of a prediction batch")
     with torch.no_grad():
-        output = call_module(model.module, x)
+        output = _forward(model, model.module, x, None, "the first prediction batch")[2]
 
     def finish(tensor: torch.Tensor) -> np.ndarray:
         if model.loss is not None:
@@ -353,7 +501,7 @@ def _train(model: Model, state: LoopState, loader: BatchLoader, steps: int, epoc
             resume.restore(state)
             if replicas is not None and not replicas.is_main:
                 # The checkpoint holds the sums over all ranks: rank 0 carries them on.
-                state.running = RunningMeans(dict.fromkeys(state.running.sums, 0.0))
+                state.running = state.running.zeroed()
     stopped = resume is not None and model.stop_training
     # A run that had stopped (early stopping) at an epoch's end is over; one
     # stopped within an epoch only finishes that epoch.

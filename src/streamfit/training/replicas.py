@@ -81,10 +81,26 @@ class Replicas:
         return distributed.any_rank(*flags)
 
     def total(self, running: RunningMeans) -> RunningMeans:
-        """The running sums and rows of all ranks added up (every rank has the same names)."""
+        """The running sums and rows of all ranks added up (every rank has the same names).
+
+        A metric's summed counts (`Totals`: precision, AUC, ...) are added
+        count by count, so its value over all ranks is exact.
+        """
         names = sorted(running.sums)
-        values = distributed.all_reduce([float(running.rows), *(float(running.sums[n]) for n in names)])
-        return RunningMeans(dict(zip(names, values[1:], strict=True)), int(values[0]))
+        sizes = {name: running.sums[name].numel() for name in names if name in running.totals}
+        flat = [float(running.rows)]
+        for name in names:
+            value = running.sums[name]
+            flat.extend(value.double().cpu().tolist() if name in sizes else [float(value)])
+        values = iter(distributed.all_reduce(flat))
+        rows = int(next(values))
+        sums: dict = {}
+        for name in names:
+            if name in sizes:
+                sums[name] = torch.tensor([next(values) for _ in range(sizes[name])], dtype=torch.float64)
+            else:
+                sums[name] = next(values)
+        return RunningMeans(sums, rows, running.totals)
 
     def mean(self, value: float) -> float:
         """The mean of a per-rank value over ranks (the data-wait fraction)."""

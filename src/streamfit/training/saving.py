@@ -5,7 +5,9 @@ A saved model is a directory:
 - `weights.pt`: the module's `state_dict` (CPU tensors), read back with
   `torch.load(..., weights_only=True)`;
 - `model.json`: the loss, optimizer and metric names (when they were given as
-  names; callables are not saved), the seed, and the module's class name,
+  names; callables are not saved), the loss's settings (`loss_options`: what
+  the module returns, as the first batch settled it or `from_logits=` said,
+  `loss_weights` and the loss's own options), the seed, and the module's class name,
   with its `get_config()` when the class is registered with
   `streamfit.register_module` (`streamfit.models.registry`).
 
@@ -28,6 +30,7 @@ import torch
 from streamfit.errors import OptionError, UserError
 from streamfit.files import open_regular, write_atomic
 from streamfit.models.registry import module_class, registered_name
+from streamfit.training.losses import from_saved
 
 if TYPE_CHECKING:
     from streamfit.training.model import Model
@@ -151,6 +154,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
         "version": VERSION,
         "module": _module_meta(model.module),
         "loss": model.loss.name if model.loss is not None else None,
+        "loss_options": model.loss.saved() if model.loss is not None and model.loss.name else None,
         "optimizer": model.optimizer_name,
         "metrics": [metric.spec for metric in model.metrics if metric.spec is not None],
         "seed": model.seed,
@@ -180,13 +184,22 @@ def _read_meta(path: Path) -> dict[str, Any]:
             f"{path / META} has format version {meta.get('version')}; this streamfit reads "
             f"version {VERSION}, so upgrade streamfit")
     _check_fields(path / META, meta)
+    options = meta.pop("loss_options", None)
+    if meta["loss"] is not None and options is not None:
+        try:
+            meta["loss"] = from_saved(meta["loss"], options)
+        except UserError as error:
+            raise UserError(f"{path / META}: {error}") from None
     return meta
 
 
 #: model.json's fields and the kinds of value each may hold.
 _FIELDS: dict[str, tuple[type, ...]] = {
     "format": (str,), "version": (int,), "module": (dict,), "loss": (str, type(None)),
-    "optimizer": (str, type(None)), "metrics": (list,), "seed": (int, type(None))}
+    "optimizer": (str, type(None)), "metrics": (list,), "seed": (int, type(None)),
+    "loss_options": (dict, type(None))}
+#: Fields that files written before them lack.
+_OPTIONAL = {"loss_options"}
 _MODULE_FIELDS: dict[str, tuple[type, ...]] = {
     "class": (str,), "registered_name": (str, type(None)), "config": (dict, type(None))}
 
@@ -199,6 +212,8 @@ def _check_fields(path: Path, meta: dict[str, Any]) -> None:
             raise UserError(f"{path}: unknown field {prefix}{unknown[0]!r}; the file was damaged or "
                             "tampered with: save the model again")
         for key, kinds in fields.items():
+            if key not in part and key in _OPTIONAL:
+                continue
             if key not in part or not isinstance(part[key], kinds) or isinstance(part[key], bool) and bool not in kinds:
                 raise UserError(f"{path}: the field {prefix}{key} is missing or of the wrong kind; the "
                                 "file was damaged or tampered with: save the model again")
@@ -229,7 +244,8 @@ def read_model(path: str | os.PathLike,
 
     Returns:
         The module holding the saved weights, and the saved description
-        (`loss`, `optimizer`, `metrics`, `seed`).
+        (`loss`: its name, or with its settings a `LossSpec`; `optimizer`,
+        `metrics`, `seed`).
 
     Raises:
         UserError: `path` is not a saved model, the module cannot be rebuilt

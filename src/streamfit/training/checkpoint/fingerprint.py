@@ -72,7 +72,7 @@ def fingerprint_of(model: Model, batches: Any, steps: int, validation: tuple[Any
         batches: the training batch set.
         steps: training steps per epoch.
         validation: `(batches, steps)` of the validation data, or None.
-        class_weight: the `class_weight` argument.
+        class_weight: the `class_weight` argument (a dict, "balanced" or None).
         user: the caller's own `fingerprint=` (JSON-ready), e.g. the data's path
             and modification time or a config digest.
         world_size: the processes training together (kept, not compared:
@@ -106,7 +106,8 @@ def fingerprint_of(model: Model, batches: Any, steps: int, validation: tuple[Any
             "loss": model.loss.name if model.loss is not None else None,
             "metrics": [metric.name for metric in model.metrics],
         },
-        "class_weight": None if class_weight is None else {str(k): float(v) for k, v in class_weight.items()},
+        "class_weight": class_weight if not isinstance(class_weight, dict)
+        else {str(k): float(v) for k, v in class_weight.items()} or None,
         "user": user,
         "world_size": world_size,
     }
