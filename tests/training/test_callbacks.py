@@ -369,7 +369,7 @@ def test_streamfit_callbacks_is_keras_spelling_of_the_callbacks_home():
 
     assert Imported is home.EarlyStopping is streamfit.callbacks.EarlyStopping
     assert streamfit.callbacks.__all__ == home.__all__
-    assert {"LambdaCallback"} <= set(streamfit.callbacks.__all__)
+    assert {"BackupAndRestore", "LambdaCallback", "TensorBoard"} <= set(streamfit.callbacks.__all__)
 
 
 class Weights(Callback):
