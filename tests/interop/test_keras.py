@@ -249,3 +249,21 @@ def test_streamfit_works_without_keras():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ("streamfit.keras needs Keras 3, which is not installed; "
                                      "run `pip install keras`")
+
+
+def test_fit_generator_converts_keras1_names_and_warns_on_positional_counts(keras, bridge):
+    from streamfit.training.keras1 import Keras1Warning
+    x, y = learnable()
+    with pytest.warns(Keras1Warning, match=r"fit_generator\(model, generator, steps_per_epoch=4, "
+                                           r"epochs=2, verbose=0\); samples_per_epoch=100 rows "
+                                           r"is steps_per_epoch=4 batches of 32 rows"):
+        history = bridge.fit_generator(mlp(keras), _data_generator(x, y, FEATURES, 32),
+                                       samples_per_epoch=100, nb_epoch=2, verbose=0)
+    assert history.params["steps"] == 4 and history.epoch == [0, 1]
+    with pytest.warns(Keras1Warning, match="positional 3.0 as steps_per_epoch"):
+        history = bridge.fit_generator(mlp(keras), _data_generator(x, y, FEATURES, 32), 3.0, 1,
+                                       verbose=0)
+    assert history.params["steps"] == 3
+    with pytest.raises(UserError, match=r"^generator is the function _data_generator, not data; "
+                                        r"pass _data_generator\(...\), not _data_generator$"):
+        bridge.fit_generator(mlp(keras), _data_generator, steps_per_epoch=2)

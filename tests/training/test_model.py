@@ -11,6 +11,7 @@ from guide_code import _data_generator
 from streamfit.errors import UserError
 from streamfit.training import Model
 from streamfit.training.callbacks import Callback, EarlyStopping
+from streamfit.training.keras1 import Keras1Warning
 
 SPARSE_CE = "sparse_categorical_crossentropy"
 
@@ -386,7 +387,9 @@ def test_fit_generator_takes_keras_2s_positional_order_and_fits_keyword_argument
 
     counter = CountRows()
     # generator, steps_per_epoch, epochs, verbose, callbacks, validation_data, validation_steps
-    history, positional = run(helpers.endless(batches), 3, 2, 0, [counter], iter(batches), 1)
+    with pytest.warns(Keras1Warning, match="positional 3 as steps_per_epoch and 1 as "
+                                           "validation_steps"):
+        history, positional = run(helpers.endless(batches), 3, 2, 0, [counter], iter(batches), 1)
     assert history.epoch == [0, 1] and counter.sizes == {0: [200] * 3, 1: [200] * 3}
     assert "val_loss" in history.history
     by_keyword, keyword = run(generator=helpers.ListBatches(batches), epochs=2, verbose=0,

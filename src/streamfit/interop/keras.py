@@ -32,6 +32,7 @@ import keras first, to use another backend.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -45,6 +46,9 @@ from streamfit.batches.base import Batch, BatchSet
 from streamfit.errors import OptionError, UserError, check_number
 from streamfit.loader import BatchLoader
 from streamfit.prefetch import END
+from streamfit.training.data import check_data, check_steps
+from streamfit.training.keras1 import RENAMED as KERAS1_NAMES
+from streamfit.training.keras1 import from_keras1
 
 # `PyDataset.on_epoch_begin`, which `KerasBatches` needs to tell a finished
 # pass from Keras' set-up calls, first shipped in Keras 3.5.
@@ -316,7 +320,7 @@ def _require_steps(steps: int | None, steps_arg: str) -> int:
         raise UserError(
             f"{steps_arg} is required with a generator: it cannot tell where an epoch "
             f"ends; pass {steps_arg}=ceil(num_samples / batch_size)")
-    return int(check_number(steps_arg, steps, minimum=1))
+    return check_steps(steps_arg, steps)
 
 
 def _validation(validation_data: Any, validation_steps: int | None, loader: dict) -> Any:
@@ -335,12 +339,7 @@ def _validation(validation_data: Any, validation_steps: int | None, loader: dict
         "BatchSet, a keras PyDataset, or an (x, y) / (x, y, sample_weight) tuple")
 
 
-def fit_generator(model, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
-                  verbose: int | str = 1, callbacks: list | None = None,
-                  validation_data: Any = None, validation_steps: int | None = None,
-                  validation_freq: int = 1, class_weight: dict | None = None,
-                  max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
-                  shuffle: bool = True, initial_epoch: int = 0):
+def fit_generator(model, *args: Any, **kwargs: Any):
     """Keras 2's `Model.fit_generator`, on a Keras 3 model.
 
     The guide's call runs with the model passed first::
@@ -349,6 +348,31 @@ def fit_generator(model, generator: Any, steps_per_epoch: int | None = None, epo
             model, generator=training_generator, steps_per_epoch=steps_per_epoch,
             validation_data=validation_generator, validation_steps=validation_steps,
             callbacks=callbacks, epochs=epochs, verbose=2)
+
+    The arguments are Keras 2's, in its order (see `help()` for the full
+    list). Keras 1's names (`samples_per_epoch`, `nb_epoch`,
+    `nb_val_samples`, `max_q_size`, `nb_worker`, `pickle_safe`) are
+    converted with a `Keras1Warning`, and positional counts are read as in
+    `streamfit.Model.fit_generator` (see `streamfit.training.keras1`).
+
+    Raises:
+        TypeError: an argument it does not take, or one given twice (also as
+            its Keras 1 name).
+    """
+    keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in KERAS1_NAMES}
+    arguments = _FIT_GENERATOR.bind(model, *args, **kwargs).arguments
+    positional = tuple(_FIT_GENERATOR.parameters)[2:max(2, len(args) + 1)]
+    arguments = from_keras1("fit_generator", arguments, keras1, positional)
+    return _fit_generator(**arguments)
+
+
+def _fit_generator(model, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
+                  verbose: int | str = 1, callbacks: list | None = None,
+                  validation_data: Any = None, validation_steps: int | None = None,
+                  validation_freq: int = 1, class_weight: dict | None = None,
+                  max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
+                  shuffle: bool = True, initial_epoch: int = 0):
+    """`fit_generator` once Keras 1's names are converted.
 
     Args:
         model: a compiled Keras 3 model.
@@ -402,6 +426,7 @@ def fit_generator(model, generator: Any, steps_per_epoch: int | None = None, epo
         x = _converted(generator, class_weight)
         class_weight, shuffle = None, False
     else:
+        check_data(generator, "generator")
         raise UserError(
             f"generator is a {type(generator).__name__}; give a generator of (x, y) batches, "
             "a streamfit BatchSet or a keras PyDataset (for arrays call model.fit(x, y))")
@@ -413,3 +438,8 @@ def fit_generator(model, generator: Any, steps_per_epoch: int | None = None, epo
                      callbacks=callbacks, validation_data=validation_data,
                      validation_steps=validation_steps, validation_freq=validation_freq,
                      class_weight=class_weight, shuffle=shuffle, initial_epoch=initial_epoch)
+
+
+_FIT_GENERATOR = inspect.signature(_fit_generator)
+# What help() and inspect show: the arguments it takes, not (*args, **kwargs).
+fit_generator.__signature__ = _FIT_GENERATOR

@@ -40,10 +40,13 @@ from streamfit.training.checkpoint import (
     fingerprint_of,
     for_world_size,
 )
-from streamfit.training.data import batch_set, split_validation, validation_batches
+from streamfit.training.data import batch_set, loader_for, split_validation, validation_batches
+from streamfit.training.keras1 import RENAMED as KERAS1_NAMES
+from streamfit.training.keras1 import from_keras1
 from streamfit.training.loop import (
     ClassWeights,
     Validation,
+    class_weights_for,
     predict_step,
     run_evaluation,
     run_fit,
@@ -74,7 +77,8 @@ def _generator_signature(fit: Callable) -> inspect.Signature:
     generator = parameters["x"].replace(name="generator", default=inspect.Parameter.empty)
     by_keyword = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
                   for name, parameter in parameters.items()
-                  if name not in ("self", "x", *_GENERATOR_POSITIONAL, *_ARRAYS_ONLY)]
+                  if name not in ("self", "x", *_GENERATOR_POSITIONAL, *_ARRAYS_ONLY)
+                  and parameter.kind is not inspect.Parameter.VAR_KEYWORD]
     return inspect.Signature([parameters["self"], generator,
                               *(parameters[name] for name in _GENERATOR_POSITIONAL), *by_keyword],
                              return_annotation=inspect.signature(fit).return_annotation)
@@ -89,20 +93,29 @@ class Model:
             and returns logits (or a dict of named outputs). A truthy
             `accepts_sparse` attribute makes scipy sparse inputs arrive as
             `torch.sparse_csr_tensor` instead of dense.
-        loss: "sparse_categorical_crossentropy", "categorical_crossentropy",
-            "binary_crossentropy" (on one logit per row), "mse", a callable
-            `(output, target) -> per-sample or scalar tensor`, or None (a
-            model that only predicts). See `streamfit.training.losses`.
+        loss: a name ("sparse_categorical_crossentropy",
+            "categorical_crossentropy", "binary_crossentropy", "mse", "mae",
+            "huber", "kld", "binary_focal_crossentropy", ...), a Keras-style
+            class (`streamfit.losses.BinaryCrossentropy(from_logits=True)`), a
+            callable `(output, target) -> per-sample or scalar tensor`, or
+            None (a model that only predicts). The crossentropies read logits,
+            or the probabilities of a module ending in `nn.Sigmoid` /
+            `nn.Softmax` (found on the first batch, with a warning). See
+            `streamfit.training.losses`.
         optimizer: "adam", "sgd", "rmsprop", "adamw", "adagrad" (Keras'
             defaults), a `torch.optim.Optimizer`, or a factory
             `lambda params: torch.optim.Adam(params, lr=3e-4)`.
-        metrics: "accuracy" / "acc", or callables `(output, target) -> scalar`.
+        metrics: names ("accuracy" / "acc", "binary_accuracy", "precision",
+            "recall", "auc", "f1_score", ...; see `streamfit.training.metrics`),
+            or callables `(output, target) -> scalar`.
         device: "auto" (CUDA when available, else CPU), "cpu" or "cuda".
             Only the current batch is moved there.
         seed: seeds dropout (per step, from (seed, epoch, step)) and the
             shuffling of in-memory arrays; None draws one, kept in `.seed`.
             The module's initial weights are the caller's: build it under
             `torch.manual_seed` for identical runs.
+        loss_weights: a number multiplying the loss (or a one-entry list or
+            dict: streamfit trains single-output models).
 
     Attributes:
         module: the torch module, on `device`.
@@ -118,7 +131,7 @@ class Model:
     def __init__(self, module: torch.nn.Module, loss: str | Callable | None = None,
                  optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
                  metrics: list | None = None, device: str | torch.device = "auto",
-                 seed: int | None = None):
+                 seed: int | None = None, loss_weights: Any = None):
         if not isinstance(module, torch.nn.Module):
             raise UserError(f"Model(module=...) got a {type(module).__name__}; give a torch.nn.Module")
         self.device = resolve_device(device)
@@ -127,13 +140,19 @@ class Model:
         self.seed = random_seed() if seed is None else int(seed)
         self.stop_training = False
         self.history: History | None = None
-        self.compile(loss=loss, optimizer=optimizer, metrics=metrics)
+        self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
 
-    def compile(self, loss: str | Callable | None = None,
-                optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
-                metrics: list | None = None) -> None:
-        """Set the loss, optimizer and metrics (as the constructor does; a new optimizer)."""
-        self.loss = get_loss(loss)
+    def compile(self, optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
+                loss: str | Callable | None = None, metrics: list | None = None,
+                loss_weights: Any = None) -> None:
+        """Set the optimizer, loss and metrics, in Keras' order (a new optimizer).
+
+        `compile("adam", "binary_crossentropy", ["accuracy"])` reads as in
+        Keras 2 (optimizer, loss, metrics, loss_weights); each means what it
+        means in the constructor. A new loss decides again, on the next
+        batch, whether the module returns probabilities.
+        """
+        self.loss = get_loss(loss, loss_weights)
         self.metrics = get_metrics(metrics, self.loss)
         self.optimizer = get_optimizer(optimizer, self.module.parameters())
         self.optimizer_name = optimizer.lower() if isinstance(optimizer, str) else None
@@ -150,11 +169,12 @@ class Model:
 
     def _loader(self, batches: Any, workers: int, use_multiprocessing: bool,
                 max_queue_size: int) -> BatchLoader:
-        return BatchLoader(batches, workers=workers, use_multiprocessing=use_multiprocessing,
-                           max_queue_size=max_queue_size)
+        return loader_for(batches, workers=workers, use_multiprocessing=use_multiprocessing,
+                          max_queue_size=max_queue_size)
 
-    def _class_weights(self, class_weight: dict | None) -> ClassWeights | None:
-        return None if class_weight is None else ClassWeights(class_weight, self.device)
+    def _class_weights(self, class_weight: dict | str | None,
+                       batches: Any = None) -> ClassWeights | None:
+        return class_weights_for(class_weight, batches, self.device)
 
     def _result(self, logs: dict, return_dict: bool) -> float | list | dict:
         if return_dict:
@@ -172,7 +192,7 @@ class Model:
             checkpoint_every_steps: int | None = None,
             checkpoint_every_minutes: float | None = None, keep_checkpoints: int = 3,
             resume_from: str | os.PathLike | None = None,
-            fingerprint: dict | None = None) -> History:
+            fingerprint: dict | None = None, **keras1: Any) -> History:
         """Train for epochs `initial_epoch .. epochs - 1`, as Keras' `fit`.
 
         With `checkpoint_dir`, the run can be resumed exactly after a crash or
@@ -248,6 +268,8 @@ class Model:
                 resuming with different ones is refused, as are a different
                 row count, batch size, seed, steps, model shape, optimizer,
                 loss, metrics or class weights, which are always checked.
+            **keras1: `nb_epoch`, Keras 1's `epochs`, converted with a
+                `Keras1Warning` (see `streamfit.training.keras1`).
 
         Returns:
             The `History` (also kept in `self.history`), with `data_wait`.
@@ -263,6 +285,8 @@ class Model:
             TrainingInterrupted: (not a UserError) Ctrl-C with `checkpoint_dir`;
                 it names the checkpoint to resume from.
         """
+        if keras1:
+            epochs = self._keras1_epochs(x, epochs, keras1)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
                                                                       validation_split)
@@ -273,7 +297,7 @@ class Model:
             validation = validation_batches(validation_data,
                                             batch_size=validation_batch_size or batch_size,
                                             steps=validation_steps)
-        class_weights = self._class_weights(class_weight)
+        class_weights = self._class_weights(class_weight, batches)
         replicas = None
         if distributed.is_distributed():
             replicas = Replicas(self.module, self.device)
@@ -302,6 +326,15 @@ class Model:
                                    class_weights=class_weights, checkpoints=checkpoints,
                                    resume=resume, replicas=replicas)
         return self.history
+
+    @staticmethod
+    def _keras1_epochs(x: Any, epochs: int, keras1: dict[str, Any]) -> int:
+        """`epochs` from `fit(nb_epoch=...)`, as Keras 2 took it; other unknown names are refused."""
+        unknown = [name for name in keras1 if name != "nb_epoch"]
+        if unknown:
+            raise TypeError(f"fit() got an unexpected keyword argument {unknown[0]!r}")
+        given = {"x": x} if epochs == 1 else {"x": x, "epochs": epochs}
+        return from_keras1("fit", given, keras1, (), data_arg="x", stacklevel=4)["epochs"]
 
     def _checkpointing(self, batches: Any, steps: int, validation: tuple[Any, int] | None, *,
                        epochs: int, class_weight: dict | None,
@@ -358,11 +391,24 @@ class Model:
         Checkpoints and `resume_from` need a `BatchSet`: a plain generator's
         position cannot be restored, so they raise a `UserError` with one.
 
+        Keras 1's names (`samples_per_epoch`, `nb_epoch`, `nb_val_samples`,
+        `max_q_size`, `nb_worker`, `pickle_safe`) are converted with a
+        `Keras1Warning` that shows the Keras 2 call; a call using any of them
+        is Keras 1 code, so its positional `steps_per_epoch` counts rows
+        (`fit_generator(gen, 256, nb_epoch=2)`: 256 samples). Without them a
+        positional `steps_per_epoch` (or `validation_steps`) keeps Keras 2's
+        meaning, batches, with a warning to pass it by keyword, since Keras 1
+        read the same position as rows (see `streamfit.training.keras1`).
+
         Raises:
-            TypeError: an argument `fit_generator` does not take, or one given twice.
+            TypeError: an argument `fit_generator` does not take, or one given
+                twice (also as its Keras 1 name).
         """
+        keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in KERAS1_NAMES}
         arguments = _FIT_GENERATOR.bind(self, *args, **kwargs).arguments
         del arguments["self"]
+        positional = _GENERATOR_POSITIONAL[:max(0, len(args) - 1)]
+        arguments = from_keras1("fit_generator", arguments, keras1, positional)
         return self.fit(arguments.pop("generator"), **arguments)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
