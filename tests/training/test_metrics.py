@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +65,103 @@ def test_running_means_state_round_trips_floats_and_tensors():
     restored.load_tensor_state_dict(tensors)
     assert restored.result() == means.result() == {"loss": 2.0, "accuracy": 0.5}
     assert RunningMeans().state_dict() == {"rows": 0, "floats": {}}
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """Keras 3 on the torch backend; skipped when Keras is absent."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"  # Keras reads its backend once, at import
+    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend")
+    return keras
+
+
+def _batches(kind: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Three batches of (y_true, probabilities), of unequal sizes, so that means of batch
+    values would differ from the epoch's exact value."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for rows in (40, 25, 7):
+        if kind == "binary":
+            y = rng.integers(0, 2, (rows, 1)).astype(np.float32)
+            p = np.clip(y * 0.3 + rng.random((rows, 1)) * 0.7, 0, 1).astype(np.float32)
+        else:
+            logits = rng.normal(size=(rows, 7)).astype(np.float32)
+            y = rng.integers(0, 7, rows)
+            logits[np.arange(rows), y] += 1.0
+            p = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+        batches.append((y, p))
+    return batches
+
+
+def _ours(name: str, loss: str, batches) -> float:
+    metric = get_metrics([name], get_loss(loss))[0]
+    means = RunningMeans()
+    for y, p in batches:
+        means.update({name: metric.fn(torch.as_tensor(p), torch.as_tensor(y))}, rows=len(y))
+    return means.result()[name]
+
+
+def _theirs(keras, metric, batches, one_hot: bool = False) -> float:
+    for y, p in batches:
+        metric.update_state(np.eye(p.shape[1], dtype=np.float32)[y] if one_hot else y, p)
+    return float(np.mean(keras.ops.convert_to_numpy(metric.result())))
+
+
+@pytest.mark.parametrize(("name", "loss", "kind", "make", "one_hot"), [
+    ("binary_accuracy", "binary_crossentropy", "binary", lambda k: k.metrics.BinaryAccuracy(), False),
+    ("accuracy", "binary_crossentropy", "binary", lambda k: k.metrics.BinaryAccuracy(), False),
+    ("precision", "binary_crossentropy", "binary", lambda k: k.metrics.Precision(), False),
+    ("recall", "binary_crossentropy", "binary", lambda k: k.metrics.Recall(), False),
+    ("auc", "binary_crossentropy", "binary", lambda k: k.metrics.AUC(), False),
+    ("f1_score", "binary_crossentropy", "binary", lambda k: k.metrics.F1Score(threshold=0.5), False),
+    ("sparse_categorical_accuracy", "sparse_categorical_crossentropy", "multi",
+     lambda k: k.metrics.SparseCategoricalAccuracy(), False),
+    ("categorical_accuracy", "categorical_crossentropy", "multi",
+     lambda k: k.metrics.CategoricalAccuracy(), True),
+    ("top_k_categorical_accuracy", "categorical_crossentropy", "multi",
+     lambda k: k.metrics.TopKCategoricalAccuracy(), True),
+    ("sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy", "multi",
+     lambda k: k.metrics.SparseTopKCategoricalAccuracy(), False),
+    ("precision", "sparse_categorical_crossentropy", "multi", lambda k: k.metrics.Precision(), True),
+    ("recall", "sparse_categorical_crossentropy", "multi", lambda k: k.metrics.Recall(), True),
+    ("auc", "sparse_categorical_crossentropy", "multi", lambda k: k.metrics.AUC(), True),
+    # Keras' F1Score(average=None) is a vector per class; streamfit's is its macro mean.
+    ("f1_score", "sparse_categorical_crossentropy", "multi",
+     lambda k: k.metrics.F1Score(average="macro"), True),
+])
+def test_each_metric_over_an_epoch_equals_keras_3(keras, name, loss, kind, make, one_hot):
+    batches = _batches(kind)
+    targets = [(np.eye(7, dtype=np.float32)[y], p) for y, p in batches] \
+        if one_hot and "sparse" not in loss else batches
+    expected = _theirs(keras, make(keras), batches, one_hot)
+    assert _ours(name, loss, targets) == pytest.approx(expected, abs=1e-3 if name == "auc" else 1e-5)
+
+
+def test_count_metrics_are_exact_over_ranks_and_checkpoints():
+    batches = _batches("binary", seed=3)
+    metric = get_metrics(["precision"], get_loss("binary_crossentropy"))[0]
+    first, second = RunningMeans(), RunningMeans()
+    for means, part in ((first, batches[:1]), (second, batches[1:])):
+        for y, p in part:
+            means.update({"precision": metric.fn(torch.as_tensor(p), torch.as_tensor(y))}, len(y))
+    state = json.loads(json.dumps(first.state_dict()))
+    assert state == {"rows": 40, "floats": {}, "totals": {"precision": "precision"}}
+    restored = RunningMeans()
+    restored.load_state_dict(state)
+    restored.load_tensor_state_dict(first.tensor_state_dict())
+    for y, p in batches[1:]:
+        restored.update({"precision": metric.fn(torch.as_tensor(p), torch.as_tensor(y))}, len(y))
+    assert restored.result() == {"precision": pytest.approx(_ours("precision", "binary_crossentropy",
+                                                                  batches), abs=1e-12)}
+    # Two ranks' sums, added as Replicas.total adds them (one process: as is).
+    from streamfit.training.replicas import Replicas
+
+    total = Replicas.total(None, first)
+    assert total.totals == {"precision": "precision"} and total.result() == first.result()
+    zeroed = first.zeroed()
+    assert zeroed.rows == 0 and float(zeroed.sums["precision"].sum()) == 0.0
+    with pytest.raises(UserError, match="counts of the metric kind 'pr_auc'"):
+        RunningMeans().load_state_dict({"rows": 1, "floats": {}, "totals": {"x": "pr_auc"}})

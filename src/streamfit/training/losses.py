@@ -356,7 +356,7 @@ def loss_weight(loss_weights: Any) -> float:
     if isinstance(value, (dict, list, tuple)):
         raise OptionError("loss_weights", loss_weights, "must be a number, or one entry for the "
                           "single output (streamfit trains single-output models)")
-    return float(check_number("loss_weights", value, minimum=0))
+    return float(check_number("loss_weights", value, minimum=0, integer=False))
 
 
 def from_saved(name: str, saved: dict[str, Any]) -> LossSpec:
