@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 import pytest
 
+from streamfit.callbacks import ProgbarLogger
+from streamfit.errors import OptionError
 from streamfit.training import Model
-from streamfit.training.progress import Progress, format_logs
+from streamfit.training.progress import Progress, format_logs, resolve_verbose
 
 SPARSE_CE = "sparse_categorical_crossentropy"
 NUMBER = r"\d+\.\d{4}"
@@ -39,16 +42,62 @@ def test_verbose_2_prints_one_keras_line_per_epoch(data, mlp, capsys):
             rf"val_loss: {NUMBER} - val_accuracy: {NUMBER} - data_wait: \d+\.\d%", line), line
 
 
-def test_verbose_1_draws_a_bar_per_epoch_on_stderr(data, mlp, capsys):
+def test_verbose_1_heads_a_bar_per_epoch_on_stdout_as_keras(data, mlp, capsys):
     x, y = data
     _model(mlp).fit(x, y, epochs=2, verbose=1, batch_size=100)
     out, err = capsys.readouterr()
-    assert out == ""
-    for epoch in ("Epoch 1/2", "Epoch 2/2"):
-        final = [part for part in err.split("\r") if part.startswith(epoch)][-1]
+    assert err == ""
+    parts = out.split("Epoch 2/2\n")
+    assert out.startswith("Epoch 1/2\n") and len(parts) == 2
+    for bar in parts:
+        final = bar.rstrip("\n").split("\r")[-1]
         assert "100%" in final and "6/6" in final
         assert re.search(rf"loss: {NUMBER} - accuracy: {NUMBER} - data_wait: \d+\.\d% - "
                          r"\d+ samples/s", final), final
+
+
+def test_one_epoch_has_no_header_as_in_keras_3(data, mlp, capsys):
+    x, y = data
+    _model(mlp).fit(x, y, epochs=1, verbose=1, batch_size=100)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "Epoch 1/1\n" not in out  # the bar's own title, no header
+
+
+def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(data, mlp, capsys, monkeypatch):
+    x, y = data
+    model = _model(mlp)
+    model.fit(x, y, epochs=2, verbose="auto", batch_size=300)
+    out = capsys.readouterr().out
+    assert [line.split(" - ")[0] for line in out.splitlines()] == ["Epoch 1/2", "Epoch 2/2"]
+    model.evaluate(x, y, verbose="auto")
+    assert capsys.readouterr().out.startswith("evaluate - ")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert resolve_verbose("auto") == 1
+    model.predict(x, verbose="auto")
+    assert "100%" in capsys.readouterr().out
+    with pytest.raises(OptionError, match=r"^verbose='yes' must be 0 \(silent\), 1"):
+        model.fit(x, y, verbose="yes")
+    with pytest.raises(OptionError, match="^verbose=3 must be"):
+        model.evaluate(x, y, verbose=3)
+
+
+def test_a_progbar_logger_draws_the_one_bar(data, mlp, capsys):
+    x, y = data
+    model = _model(mlp)
+    model.fit(x, y, epochs=2, verbose=1, batch_size=100, callbacks=[ProgbarLogger()])
+    out = capsys.readouterr().out
+    assert out.count("Epoch 2/2\n") == 1 and out.count("6/6") == 2  # not two bars per epoch
+    assert "accuracy: " in out and "data_wait" not in out
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[ProgbarLogger()])
+    assert capsys.readouterr().out == ""  # Keras' ProgbarLogger follows fit's verbose
+    model.fit(x, y, epochs=2, verbose=2, batch_size=300, validation_split=0.5,
+              callbacks=[ProgbarLogger()])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("val_loss" in line for line in lines), lines
+    model.evaluate(x, y, verbose=1, batch_size=100, callbacks=[ProgbarLogger()])
+    assert capsys.readouterr().out.count("evaluate: 100%") == 1
+    model.predict(x, verbose=1, batch_size=100, callbacks=[ProgbarLogger()])
+    assert re.search(r"predict: 100%.* 6/6 .*\d+ samples/s", capsys.readouterr().out)
 
 
 def test_evaluate_verbose_2_prints_one_line(data, mlp, capsys):
@@ -84,4 +133,4 @@ def test_format_logs_and_an_aborted_bar(capsys):
     with pytest.raises(RuntimeError), Progress(1, 3, "Epoch 1/1") as progress:
         progress.update(8, dict)
         raise RuntimeError("stop")
-    assert progress.bar is None and "1/3" in capsys.readouterr().err
+    assert progress.bar is None and "1/3" in capsys.readouterr().out

@@ -57,7 +57,7 @@ from streamfit.training.loop import (
 from streamfit.training.losses import get_loss
 from streamfit.training.metrics import get_metrics
 from streamfit.training.optimizers import get_optimizer
-from streamfit.training.progress import Progress
+from streamfit.training.progress import Progress, resolve_verbose, shown_by_callback
 from streamfit.training.replicas import Replicas
 from streamfit.training.saving import read_model, save_model
 from streamfit.training.tensors import resolve_device
@@ -183,7 +183,7 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1,
-            verbose: int = 1, callbacks: list | None = None, validation_split: float = 0.0,
+            verbose: int | str = 1, callbacks: list | None = None, validation_split: float = 0.0,
             validation_data: Any = None, shuffle: bool = True, class_weight: dict | None = None,
             sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
@@ -224,7 +224,9 @@ class Model:
                 epoch holds the remaining rows.
             epochs: the index of the last epoch + 1 (with `initial_epoch=2,
                 epochs=5`, epochs 2, 3 and 4 run).
-            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            verbose: 0 silent, 1 a progress bar per epoch (on stdout, headed
+                `Epoch 1/3` as Keras 3), 2 one line per epoch, "auto" 1 on a
+                terminal or in a notebook and 2 otherwise.
             callbacks: `Callback` instances, run in order.
             validation_split: hold out this last fraction of the arrays (before
                 shuffling) for validation; ignored when `validation_data` is given.
@@ -287,6 +289,7 @@ class Model:
         """
         if keras1:
             epochs = self._keras1_epochs(x, epochs, keras1)
+        verbose = resolve_verbose(verbose)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
                                                                       validation_split)
@@ -313,6 +316,7 @@ class Model:
             every_minutes=checkpoint_every_minutes, keep=keep_checkpoints,
             resume_from=resume_from, fingerprint=fingerprint, replicas=replicas)
         with contextlib.ExitStack() as stack:
+            stack.enter_context(shown_by_callback(callbacks))
             loader = stack.enter_context(
                 self._loader(batches, workers, use_multiprocessing, max_queue_size))
             if validation is not None:
@@ -329,7 +333,7 @@ class Model:
 
     @staticmethod
     def _keras1_epochs(x: Any, epochs: int, keras1: dict[str, Any]) -> int:
-        """`epochs` from `fit(nb_epoch=...)`, as Keras 2 took it; other unknown names are refused."""
+        """`epochs` from `fit(nb_epoch=...)`, as Keras 2 took it; other unknown names refused."""
         unknown = [name for name in keras1 if name != "nb_epoch"]
         if unknown:
             raise TypeError(f"fit() got an unexpected keyword argument {unknown[0]!r}")
@@ -411,7 +415,7 @@ class Model:
         arguments = from_keras1("fit_generator", arguments, keras1, positional)
         return self.fit(arguments.pop("generator"), **arguments)
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int | str = 0,
                  sample_weight: Any = None, steps: int | None = None,
                  callbacks: list | None = None, max_queue_size: int = 10, workers: int = 1,
                  use_multiprocessing: bool = False,
@@ -420,7 +424,8 @@ class Model:
 
         Args:
             x, y, batch_size, sample_weight: as in `fit` (arrays are not shuffled).
-            verbose: 0 silent, 1 a progress bar, 2 one line at the end.
+            verbose: 0 silent, 1 a progress bar, 2 one line at the end, "auto"
+                1 on a terminal or in a notebook and 2 otherwise.
             steps: batches to read; required with a generator.
             callbacks: their `on_test_*` hooks run.
             max_queue_size, workers, use_multiprocessing: as in `fit`.
@@ -430,25 +435,27 @@ class Model:
             The loss alone when there are no metrics, else a list in
             `metrics_names` order, or the dict. Values are means over rows.
         """
+        verbose = resolve_verbose(verbose)
         batches, steps = batch_set(x, y, sample_weight=sample_weight, batch_size=batch_size,
                                    shuffle=False, steps=steps, steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
         with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
-                Progress(verbose, steps, "evaluate") as progress:
+                shown_by_callback(callbacks), Progress(verbose, steps, "evaluate") as progress:
             logs = run_evaluation(self, loader, steps, callback_list, progress)
         return self._result(logs, return_dict)
 
     def evaluate_generator(self, generator: Any, steps: int | None = None,
                            callbacks: list | None = None, max_queue_size: int = 10,
                            workers: int = 1, use_multiprocessing: bool = False,
-                           verbose: int = 0) -> float | list:
+                           verbose: int | str = 0) -> float | list:
         """Keras 2's `evaluate_generator`: `evaluate` with a generator."""
         return self.evaluate(generator, steps=steps, callbacks=callbacks,
                              max_queue_size=max_queue_size, workers=workers,
                              use_multiprocessing=use_multiprocessing, verbose=verbose)
 
-    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0, steps: int | None = None,
-                callbacks: list | None = None, max_queue_size: int = 10, workers: int = 1,
+    def predict(self, x: Any, batch_size: int = 32, verbose: int | str = 0,
+                steps: int | None = None, callbacks: list | None = None,
+                max_queue_size: int = 10, workers: int = 1,
                 use_multiprocessing: bool = False) -> Any:
         """Outputs for every row, in order, as a numpy array.
 
@@ -462,22 +469,24 @@ class Model:
             x: arrays (not shuffled), a `BatchSet` (read as epoch 0) or a
                 generator of `x` or `(x, ...)` batches.
             batch_size: rows per batch, with arrays.
-            verbose: 0 silent, 1 a progress bar, 2 one line at the end.
+            verbose: 0 silent, 1 a progress bar, 2 one line at the end, "auto"
+                1 on a terminal or in a notebook and 2 otherwise.
             steps: batches to read; required with a generator.
             callbacks: their `on_predict_*` hooks run.
             max_queue_size, workers, use_multiprocessing: as in `fit`.
         """
+        verbose = resolve_verbose(verbose)
         batches, steps = batch_set(x, batch_size=batch_size, shuffle=False, steps=steps,
                                    steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
         with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
-                Progress(verbose, steps, "predict") as progress:
+                shown_by_callback(callbacks), Progress(verbose, steps, "predict") as progress:
             return run_prediction(self, loader, steps, callback_list, progress)
 
     def predict_generator(self, generator: Any, steps: int | None = None,
                           callbacks: list | None = None, max_queue_size: int = 10,
                           workers: int = 1, use_multiprocessing: bool = False,
-                          verbose: int = 0) -> Any:
+                          verbose: int | str = 0) -> Any:
         """Keras 2's `predict_generator`: `predict` with a generator."""
         return self.predict(generator, steps=steps, callbacks=callbacks,
                             max_queue_size=max_queue_size, workers=workers,

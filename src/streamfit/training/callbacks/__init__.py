@@ -8,6 +8,7 @@
 | `early_stopping`, `model_checkpoint`, `reduce_lr_on_plateau` | the monitoring callbacks |
 | `backup_and_restore` | `BackupAndRestore`, and `checkpoint_arguments`: what it makes of `fit`'s checkpoint arguments |
 | `csv_logger`, `lambda_callback`, `learning_rate_scheduler`, `terminate_on_nan` | the others |
+| `progbar_logger` | `ProgbarLogger`: Keras' progress bar as a callback, drawn by `streamfit.training.progress` |
 | `tensorboard` | `TensorBoard`: event files through `torch.utils.tensorboard` (the extra `streamfit[tensorboard]`) |
 
 A callback sees `self.model`, the streamfit `Model` (`.module`,
@@ -38,10 +39,11 @@ from streamfit.training.callbacks.lambda_callback import LambdaCallback
 from streamfit.training.callbacks.learning_rate_scheduler import LearningRateScheduler
 from streamfit.training.callbacks.model_checkpoint import ModelCheckpoint
 from streamfit.training.callbacks.monitor import MonitorCallback
+from streamfit.training.callbacks.progbar_logger import ProgbarLogger
 from streamfit.training.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from streamfit.training.callbacks.tensorboard import TensorBoard
 from streamfit.training.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = ["BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback",
-           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
+           "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
