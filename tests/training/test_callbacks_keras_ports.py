@@ -438,3 +438,20 @@ def test_model_checkpoint_refuses_a_save_freq_keras_refuses():
         keras.callbacks.ModelCheckpoint("m.keras", save_freq="invalid_save_freq")
     with pytest.raises(OptionError, match=r"^save_freq='invalid_save_freq' is not a frequency"):
         ours.ModelCheckpoint("m.keras", save_freq="invalid_save_freq")
+
+
+# ---- terminate_on_nan_test.py ----------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_terminate_on_nan_stops_or_raises_as_keras(capsys, bad):
+    epochs = [{"loss": 1.0}] * 3
+    batches = [[{"loss": 1.0}, {"loss": 1.0}], [{"loss": 1.0}, {"loss": bad}], [{"loss": 1.0}] * 2]
+    (_, _, keras_run, keras_out), (_, _, our_run, our_out) = both(
+        lambda lib: lib.TerminateOnNaN(), epochs, capsys, batches=batches)
+    assert our_run == keras_run == [0, 1] and our_out == keras_out
+    messages = []
+    for library, model in ((keras.callbacks, KerasDummy()), (ours, OurModel())):
+        with pytest.raises(RuntimeError) as raised:
+            drive(library.TerminateOnNaN(raise_error=True), model, epochs, batches=batches)
+        messages.append(str(raised.value))
+    assert messages[1] == messages[0]
