@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from streamfit import distributed
 from streamfit.errors import OptionError, UserError
-from streamfit.training.callbacks.callback import Callback
+from streamfit.training.callbacks.callback import Callback, check_frequency
 
 
 class CheckpointArguments(NamedTuple):
@@ -125,12 +125,8 @@ class BackupAndRestore(Callback):
         super().__init__()
         if not os.fspath(backup_dir):
             raise OptionError("backup_dir", backup_dir, "is empty; give the checkpoints' folder")
-        if save_freq != "epoch" and (not isinstance(save_freq, int) or isinstance(save_freq, bool)
-                                     or save_freq < 1):
-            raise OptionError("save_freq", save_freq,
-                              "is not a frequency; use 'epoch' or a number of steps >= 1")
         self.backup_dir = os.fspath(backup_dir)
-        self.save_freq = save_freq
+        self.save_freq = check_frequency("save_freq", save_freq, "steps")
         self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint
         self.token: str | None = None

@@ -6,8 +6,25 @@ from typing import Any
 
 import torch
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 from streamfit.training.stateful import json_ready
+
+
+def check_frequency(option: str, value: Any, unit: str, named: str = "'epoch'") -> str | int:
+    """A `save_freq` / `update_freq`: "epoch" or an integer >= 1 (Keras' two kinds).
+
+    Args:
+        option: the argument, for the message.
+        value: what was given.
+        unit: what the integer counts ("batches", "steps").
+        named: the names accepted besides integers, for the message.
+
+    Raises:
+        OptionError: e.g. `save_freq=0 is not a frequency; use 'epoch' or a number of batches >= 1`.
+    """
+    if value == "epoch" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise OptionError(option, value, f"is not a frequency; use {named} or a number of {unit} >= 1")
 
 
 class Callback:

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
-from streamfit.errors import OptionError, UserError
+from streamfit.errors import UserError
 from streamfit.files import write_atomic
+from streamfit.training.callbacks.callback import check_frequency
 from streamfit.training.callbacks.monitor import MonitorCallback
 
 
@@ -63,15 +64,11 @@ class ModelCheckpoint(MonitorCallback):
                  mode: str = "auto", save_freq: str | int = "epoch",
                  initial_value_threshold: float | None = None):
         super().__init__(monitor, mode)
-        if save_freq != "epoch" and (not isinstance(save_freq, int) or isinstance(save_freq, bool)
-                                     or save_freq < 1):
-            raise OptionError("save_freq", save_freq,
-                              "is not a frequency; use 'epoch' or a number of batches >= 1")
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        self.save_freq = save_freq
+        self.save_freq = check_frequency("save_freq", save_freq, "batches")
         self.best: float | None = initial_value_threshold
         self.batches_since_saving = 0
         self.epoch = 0

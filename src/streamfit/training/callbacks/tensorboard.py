@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from streamfit import distributed
-from streamfit.errors import OptionError, UserError
-from streamfit.training.callbacks.callback import Callback
+from streamfit.errors import OptionError, UserError, check_number
+from streamfit.training.callbacks.callback import Callback, check_frequency
 from streamfit.training.optimizers import learning_rate
 
 #: Keras' arguments that streamfit does not write, with what Keras writes for each.
@@ -80,17 +80,10 @@ class TensorBoard(Callback):
                                   "TensorBoard does not write; leave it out")
         if update_freq == "batch":
             update_freq = 1
-        if update_freq != "epoch" and (not isinstance(update_freq, int)
-                                       or isinstance(update_freq, bool) or update_freq < 1):
-            raise OptionError("update_freq", update_freq,
-                              "is not a frequency; use 'epoch', 'batch' or a number of batches >= 1")
-        if not isinstance(histogram_freq, int) or isinstance(histogram_freq, bool) or histogram_freq < 0:
-            raise OptionError("histogram_freq", histogram_freq,
-                              "must be a number of epochs >= 0 (0: no histograms)")
         self.log_dir = os.fspath(log_dir)
-        self.histogram_freq = histogram_freq
+        self.histogram_freq = check_number("histogram_freq", histogram_freq, minimum=0)
         self.write_graph = write_graph
-        self.update_freq = update_freq
+        self.update_freq = check_frequency("update_freq", update_freq, "batches", "'epoch', 'batch'")
         self.epoch = 0
         self._writers: dict[str, Any] = {}
         self._resumed = False
