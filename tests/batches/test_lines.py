@@ -118,8 +118,83 @@ def test_inconsistent_samples_name_both_lines(tmp_path):
 
 def test_wrong_return_type(tmp_path):
     path = write_rows(tmp_path / "d.csv", 3)
-    with pytest.raises(UserError, match=r"d\.csv:1: process_line returned int"):
-        LineBatches(path, lambda line: 1, batch_size=3, shuffle=False).batch(0, 0)
+    with pytest.raises(UserError, match=r"^.*d\.csv:1: process_line returned tuple of 4 values; "
+                                        r"return x, \(x, y\) or \(x, y, sample_weight\), with "
+                                        r"several inputs as a tuple or dict: \(\(x1, x2\), y\)$"):
+        LineBatches(path, lambda line: (1, 2, 3, 4), batch_size=3, shuffle=False).batch(0, 0)
+    with pytest.raises(UserError, match=r"d\.csv:1: process_line returned NoneType; return x"):
+        LineBatches(path, lambda line: None, batch_size=3, shuffle=False).batch(0, 0)
+
+
+def _tutorial_line(line):
+    """The Keras tutorial's process_line: two inputs and a label, as three values."""
+    a, b, label = line.split(",")
+    return np.array([float(a), 1.0]), np.array([float(b), 2.0]), int(label)
+
+
+def test_the_tutorials_x1_x2_y_is_an_error_that_shows_the_fix(tmp_path):
+    path = write_rows(tmp_path / "d.csv", 4)
+    with pytest.raises(UserError, match=(
+            r"d\.csv:1: process_line returned 3 values, read as \(x, y, sample_weight\), but its "
+            r"second value has the first's shape \(2,\), as a second input would, and its third "
+            r"is an integer, as a class id would; for two inputs and a target return \(x1, x2\), "
+            r"y or \{'input_1': x1, 'input_2': x2\}, y$")):
+        LineBatches(path, _tutorial_line, batch_size=4, shuffle=False).batch(0, 0)
+
+    def label_array(line):
+        x1, x2, label = _tutorial_line(line)
+        return x1, x2, np.eye(3)[label][:2].astype("U1")
+
+    with pytest.raises(UserError, match="its third value is <U1 data, not a number"):
+        LineBatches(path, label_array, batch_size=4, shuffle=False).batch(0, 0)
+
+    def wide_weight(line):
+        x1, _, label = _tutorial_line(line)
+        return x1, label, np.ones(3)
+
+    with pytest.raises(UserError, match=r"its third value has shape \(3,\), neither one weight "
+                                        r"per line nor one per target value \(shape \(\)\)"):
+        LineBatches(path, wide_weight, batch_size=4, shuffle=False).batch(0, 0)
+
+
+def test_the_accepted_shapes(tmp_path):
+    path = write_rows(tmp_path / "d.csv", 4)
+    read = {
+        "x": lambda line: _tutorial_line(line)[0],
+        "tuple": lambda line: (_tutorial_line(line)[:2], _tutorial_line(line)[2]),
+        "dict": lambda line: ({"a": _tutorial_line(line)[0], "b": _tutorial_line(line)[1]},
+                              _tutorial_line(line)[2]),
+        "mask": lambda line: (_tutorial_line(line)[0], np.array([1, 0]), np.array([1.0, 0.0])),
+    }
+    (x,) = LineBatches(path, read["x"], batch_size=4, shuffle=False).batch(0, 0)
+    assert x.shape == (4, 2)
+    (x1, x2), y = LineBatches(path, read["tuple"], batch_size=4, shuffle=False).batch(0, 0)
+    assert x1[:, 0].tolist() == [0, 1, 2, 3] and x2[:, 0].tolist() == [0, 0.5, 1, 1.5]
+    assert y.tolist() == [0, 1, 2, 0]
+    x, y = LineBatches(path, read["dict"], batch_size=4, shuffle=False).batch(0, 0)
+    assert x["b"].shape == (4, 2) and y.shape == (4,)
+    x, y, w = LineBatches(path, read["mask"], batch_size=4, shuffle=False).batch(0, 0)
+    assert y.shape == w.shape == (4, 2)
+
+
+def test_two_inputs_as_a_tuple_train_a_two_input_module(tmp_path):
+    import torch
+
+    from streamfit.training import Model
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+
+        def forward(self, x1, x2):
+            return self.a(x1) + self.b(x2)
+
+    path = write_rows(tmp_path / "d.csv", 8)
+    batches = LineBatches(path, lambda line: (_tutorial_line(line)[:2], _tutorial_line(line)[2]),
+                          batch_size=4, seed=0)
+    history = Model(Two(), loss="sparse_categorical_crossentropy", seed=0).fit(batches, verbose=0)
+    assert len(history.history["loss"]) == 1
 
 
 def test_undecodable_line(tmp_path):

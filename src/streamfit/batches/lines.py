@@ -82,21 +82,53 @@ def line_number(path: Path, offset: int) -> int:
                    for pos in range(0, offset, _CHUNK))
 
 
-def _signature(sample: Any) -> tuple:
-    """The shape of each field of a sample (and the keys of dict fields)."""
-    return tuple(tuple((key, np.shape(value)) for key, value in field.items())
-                 if isinstance(field, dict) else np.shape(field) for field in sample)
+def _signature(field: Any) -> Any:
+    """The shape of a field, key by key for dicts and item by item for tuples of inputs."""
+    if isinstance(field, dict):
+        return tuple((key, _signature(value)) for key, value in field.items())
+    if isinstance(field, (tuple, list)):
+        return ("tuple", *(_signature(value) for value in field))
+    return np.shape(field)
 
 
-def _stack(samples: list[tuple]) -> Batch:
-    """Stack per-line samples field by field (and key by key for dict fields)."""
-    fields = []
-    for position, first in enumerate(samples[0]):
-        if isinstance(first, dict):
-            fields.append({key: np.stack([s[position][key] for s in samples]) for key in first})
-        else:
-            fields.append(np.stack([s[position] for s in samples]))
-    return tuple(fields)
+def _stack(fields: list[Any]) -> Any:
+    """Stack one field of every line (key by key for dicts, item by item for tuples)."""
+    first = fields[0]
+    if isinstance(first, dict):
+        return {key: _stack([field[key] for field in fields]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return tuple(_stack([field[i] for field in fields]) for i in range(len(first)))
+    return np.stack(fields)
+
+
+def _as_fields(sample: Any) -> tuple | None:
+    """`(x,)`, `(x, y)` or `(x, y, sample_weight)` from `process_line`'s value; None if none."""
+    if sample is None:
+        return None
+    if not isinstance(sample, (tuple, list)):
+        return (sample,)  # x alone: unlabelled lines, for predict
+    return tuple(sample) if len(sample) in (2, 3) else None
+
+
+def _weight_problem(x: Any, y: Any, weight: Any) -> str | None:
+    """Why `(x, y, weight)` of one line cannot be `(x, y, sample_weight)`, or None when it can.
+
+    A weight is one number per line, or one per target value (a padding mask
+    shaped like `y`). The tutorial's `x1, x2, y` fails the first test when `y`
+    is an array, and the second when `y` is a class id: an integer "weight"
+    after a "target" shaped like the input is a label after two inputs.
+    """
+    kind = np.asarray(weight).dtype.kind
+    if kind not in "biuf":
+        return f"its third value is {np.asarray(weight).dtype} data, not a number"
+    if np.shape(weight) not in ((), np.shape(y)):
+        return (f"its third value has shape {np.shape(weight)}, neither one weight per line nor "
+                f"one per target value (shape {np.shape(y)})")
+    if (kind in "biu" and np.shape(weight) == () and not isinstance(x, dict)
+            and np.ndim(y) >= 1 and np.shape(y) == np.shape(x)):
+        return (f"its second value has the first's shape {np.shape(x)}, as a second input would, "
+                "and its third is an integer, as a class id would")
+    return None
 
 
 class LineBatches(BatchSet):
@@ -122,9 +154,20 @@ class LineBatches(BatchSet):
     Args:
         path: an uncompressed text file (it must be seekable).
         process_line: called with one line (decoded, without its line ending);
-            returns one sample `(x, y)` or `(x, y, sample_weight)`, where `x`
-            and `y` are scalars, numpy arrays, or dicts of them. Every line must
-            give the same structure and shapes.
+            returns one sample, in one of these shapes (each value a scalar or
+            numpy array; every line the same structure and shapes):
+
+            | returns | batch |
+            | --- | --- |
+            | `x` (not a tuple) | `(x,)`: unlabelled, for `predict` |
+            | `(x, y)` | inputs and target |
+            | `(x, y, w)` | `w` one number per line (or one per value of `y`) |
+            | `((x1, x2), y)` | two inputs, passed to `forward` in order |
+            | `({"a": x1, "b": x2}, y)` | inputs by `forward` argument name |
+
+            The Keras guide's `process_line` returns `x1, x2, y`; return
+            `(x1, x2), y` (or a dict of inputs) instead: a third value is
+            always a sample weight.
         batch_size: lines per batch.
         shuffle: a new order of lines every epoch; False keeps file order.
         seed: seed of the shuffle; None draws one now (kept in `.seed`).
@@ -135,7 +178,8 @@ class LineBatches(BatchSet):
     Raises:
         UserError: the file is missing, compressed or has no lines; or, from
             `batch`, a line that `process_line` rejects, that does not decode,
-            or whose sample differs in structure from the others (named as
+            that returns none of the shapes above (such as `x1, x2, y`), or
+            whose sample differs in structure from the others (named as
             `path:line`).
     """
 
@@ -199,8 +243,8 @@ class LineBatches(BatchSet):
         """Return batch `step` of `epoch`: the fields of its samples, stacked.
 
         Returns:
-            `(x, y)` or `(x, y, sample_weight)`, as `process_line` returns them,
-            each with a leading batch dimension.
+            `(x,)`, `(x, y)` or `(x, y, sample_weight)`, as `process_line`
+            returns them, each with a leading batch dimension.
         """
         offsets = self.offsets[self.sampler.indices(epoch, step)]
         samples, signature = [], None
@@ -217,18 +261,29 @@ class LineBatches(BatchSet):
                 raise UserError(f"{self._where(offset)}: process_line failed with "
                                 f"{type(error).__name__}: {message}; fix process_line or "
                                 "the line") from error
-            if not isinstance(sample, (tuple, list)) or len(sample) not in (2, 3):
+            fields = _as_fields(sample)
+            if fields is None:
+                size = f" of {len(sample)} values" if isinstance(sample, (tuple, list)) else ""
                 raise UserError(f"{self._where(offset)}: process_line returned "
-                                f"{type(sample).__name__}; return (x, y) or (x, y, sample_weight)")
+                                f"{type(sample).__name__}{size}; return x, (x, y) or "
+                                "(x, y, sample_weight), with several inputs as a tuple or dict: "
+                                "((x1, x2), y)")
+            shapes = tuple(map(_signature, fields))
             if signature is None:
-                signature, first = _signature(sample), offset
-            elif _signature(sample) != signature:
+                problem = _weight_problem(*fields) if len(fields) == 3 else None
+                if problem:
+                    raise UserError(
+                        f"{self._where(offset)}: process_line returned 3 values, read as "
+                        f"(x, y, sample_weight), but {problem}; for two inputs and a target "
+                        "return (x1, x2), y or {'input_1': x1, 'input_2': x2}, y")
+                signature, first = shapes, offset
+            elif shapes != signature:
                 raise UserError(
-                    f"{self._where(offset)}: process_line returned shapes {_signature(sample)} "
+                    f"{self._where(offset)}: process_line returned shapes {shapes} "
                     f"but {signature} for {self._where(first)}; return the same structure "
                     "and shapes for every line")
-            samples.append(sample)
-        return _stack(samples)
+            samples.append(fields)
+        return tuple(_stack([sample[i] for sample in samples]) for i in range(len(samples[0])))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
