@@ -455,3 +455,41 @@ def test_terminate_on_nan_stops_or_raises_as_keras(capsys, bad):
             drive(library.TerminateOnNaN(raise_error=True), model, epochs, batches=batches)
         messages.append(str(raised.value))
     assert messages[1] == messages[0]
+
+
+# ---- lambda_callback_test.py, and History's keys: real fits side by side -----------------------
+
+def test_lambda_callback_and_history_see_what_keras_shows_them(capsys):
+    import numpy as np
+
+    from streamfit.training import Model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 2)).astype(np.float32), rng.integers(0, 3, 16)
+
+    def recorder(calls):
+        return dict(
+            on_train_begin=lambda logs: calls.append("train_begin"),
+            on_epoch_begin=lambda epoch, logs: calls.append(f"epoch_begin {epoch}"),
+            on_batch_begin=lambda batch, logs: calls.append(f"batch_begin {batch}"),  # Keras 2's
+            on_train_batch_end=lambda batch, logs: calls.append(f"batch_end {batch}"),
+            # The keys as a set: Keras 3 hands callbacks its logs sorted by name, streamfit
+            # loss first (History is in Keras' order all the same).
+            on_epoch_end=lambda epoch, logs: calls.append(f"epoch_end {epoch} {sorted(logs)}"),
+            on_train_end=lambda logs: calls.append("train_end"))
+
+    keras_calls, our_calls = [], []
+    theirs = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    theirs.compile(optimizer="sgd", metrics=["accuracy"],
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    keras_history = theirs.fit(x, y, batch_size=4, validation_split=0.25, epochs=2, verbose=0,
+                               callbacks=[keras.callbacks.LambdaCallback(**recorder(keras_calls)),
+                                          keras.callbacks.ReduceLROnPlateau()])
+    torch.manual_seed(0)
+    mine = Model(torch.nn.Linear(2, 3), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"], optimizer="sgd", seed=0)
+    our_history = mine.fit(x, y, batch_size=4, validation_split=0.25, epochs=2, verbose=0,
+                           callbacks=[ours.LambdaCallback(**recorder(our_calls)),
+                                      ours.ReduceLROnPlateau()])
+    assert our_calls == keras_calls
+    assert list(our_history.history) == list(keras_history.history)
