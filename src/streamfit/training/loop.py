@@ -105,11 +105,11 @@ def _labels_of(batches: Any) -> np.ndarray:
     elif isinstance(batches, PreparedBatches):
         y = batches.split.labels  # all rows of the split: every rank computes the same weights
     if y is None or isinstance(y, dict):
+        what = "a single batch" if batches is None else f"a {type(batches).__name__}"
         raise UserError(
-            f"class_weight='balanced' needs the labels before training, but x is a "
-            f"{type(batches).__name__}, whose labels are only seen batch by batch; pass a dict "
-            "{class id: weight} instead (sklearn.utils.class_weight.compute_class_weight computes "
-            "the balanced one)")
+            f"class_weight='balanced' needs the labels before training, but x is {what}, "
+            "whose labels are only seen batch by batch; pass a dict {class id: weight} instead "
+            "(sklearn.utils.class_weight.compute_class_weight computes the balanced one)")
     return np.asarray(y.toarray() if hasattr(y, "toarray") else y)
 
 
@@ -232,8 +232,10 @@ def _forward(model: Model, module: torch.nn.Module, x: Any, y: Any,
     with OutputRecorder(model.module) as recorder:
         raw = call_module(module, x)
     selected = select_output(raw, y) if y is not None else (_single(raw), None)
-    if selected[0] is not None:
-        model.loss = detect_output(loss, selected[0], recorder.producer(selected[0]), where)
+    inner = recorder.returned if recorder.returned is not None else raw
+    inner = select_output(inner, y)[0] if y is not None else _single(inner)
+    if inner is not None:
+        model.loss = detect_output(loss, inner, recorder.producer(inner), where)
     return (*selected, raw)
 
 

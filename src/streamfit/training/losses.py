@@ -439,22 +439,26 @@ class OutputRecorder:
 
     Use as a context manager around the first batch's forward: `producer(t)`
     is then the innermost module that returned the tensor `t` (None when the
-    module's own `forward` computed it, with `torch.sigmoid` say).
+    module's own `forward` computed it, with `torch.sigmoid` say), and
+    `returned` what the module itself returned (a wrapper such as DDP may
+    hand on other tensor objects).
     """
 
     def __init__(self, module: torch.nn.Module):
         self.module = module
         self.produced: dict[int, tuple[torch.Tensor, torch.nn.Module]] = {}
+        self.returned: Any = None
         self.handles: list = []
 
     def __enter__(self) -> OutputRecorder:
         def record(layer: torch.nn.Module, inputs: Any, result: Any) -> None:
-            if isinstance(result, torch.Tensor):
+            if layer is self.module:
+                self.returned = result
+            elif isinstance(result, torch.Tensor):
                 # The innermost layer returns first; holding the tensor keeps its id unique.
                 self.produced.setdefault(id(result), (result, layer))
 
-        self.handles = [layer.register_forward_hook(record) for layer in self.module.modules()
-                        if layer is not self.module]
+        self.handles = [layer.register_forward_hook(record) for layer in self.module.modules()]
         return self
 
     def __exit__(self, *exc: Any) -> None:

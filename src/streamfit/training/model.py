@@ -184,7 +184,7 @@ class Model:
 
     def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1,
             verbose: int | str = 1, callbacks: list | None = None, validation_split: float = 0.0,
-            validation_data: Any = None, shuffle: bool = True, class_weight: dict | None = None,
+            validation_data: Any = None, shuffle: bool = True, class_weight: dict | str | None = None,
             sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
             max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
@@ -233,11 +233,15 @@ class Model:
             validation_data: a generator, a `BatchSet` (read as epoch 0), or an
                 `(x, y)` / `(x, y, sample_weight)` tuple of arrays.
             shuffle: reshuffle arrays every epoch; a batch set owns its order.
-            class_weight: `{class id: weight}` multiplying each sample's loss
-                (unlisted classes weigh 1); class ids are read from integer,
-                0/1 or one-hot targets.
-            sample_weight: per-row loss weights, with arrays only. The batch
-                loss is `sum(weight * loss) / batch_size`, as Keras.
+            class_weight: `{class id: weight}` multiplying each sample's (or
+                token's) loss (unlisted classes weigh 1; `{}` is none, as
+                Keras); class ids are read from integer, 0/1 or one-hot
+                targets. "balanced" computes `n_samples / (n_classes * count)`
+                from the labels of arrays or a `PreparedBatches` (a generator's
+                labels are not known up front: pass a dict).
+            sample_weight: per-row loss weights `(rows,)`, or per token
+                `(rows, maxlen)` (a padding mask), with arrays only. The batch
+                loss is `sum(weight * loss) / number of loss values`, as Keras.
             initial_epoch: the first epoch's index (History.epoch starts there).
             steps_per_epoch: batches per epoch; required with a generator, all
                 of a batch set by default.
@@ -460,10 +464,12 @@ class Model:
         """Outputs for every row, in order, as a numpy array.
 
         With "sparse_categorical_crossentropy" or "categorical_crossentropy"
-        the rows are softmax probabilities `(n, classes)`; with
-        "binary_crossentropy" sigmoid probabilities of class 1 in the output's
-        shape (`(n, 1)` for one logit per row); otherwise the module's raw
-        outputs. A module returning a dict gives a dict of arrays.
+        the rows are probabilities `(n, classes)` (the softmax of logits, a
+        final `nn.Softmax`'s own output, the `exp` of a `nn.LogSoftmax`'s);
+        with "binary_crossentropy" probabilities of class 1 in the output's
+        shape (`(n, 1)` for one column: the sigmoid of logits, or a final
+        `nn.Sigmoid`'s output); otherwise the module's raw outputs. A module
+        returning a dict gives a dict of arrays.
 
         Args:
             x: arrays (not shuffled), a `BatchSet` (read as epoch 0) or a
