@@ -5,6 +5,7 @@ is written here from the guide's scripts, with no scikit-learn or TensorFlow:
 
 | guide | here |
 | --- | --- |
+| `batch_train_sequence_model`: the generators, step counts and `fit_generator` call | `batch_train` |
 | `load_data`: the training set shuffled with `random.seed(123)` | `shuffle_like_the_guide` |
 | `vectorize_data.ngram_vectorize`: `TfidfVectorizer(ngram_range=(1, 2), min_df=2, strip_accents="unicode")`, then `SelectKBest(f_classif, k=min(20000, features))`, float32 | `ngram_vectorize` (numpy / scipy: sklearn's tokens, smooth IDF, raw counts, l2 rows; ANOVA F) |
 | `vectorize_data.sequence_vectorize`: Keras 2's `Tokenizer(num_words=20000)` and `pad_sequences` (at most 500 ids, padded and cut at the front) | `sequence_vectorize` |
@@ -51,6 +52,35 @@ def _data_generator(x, y, num_features, batch_size):
             x_batch = x[start_idx:end_idx]
             y_batch = y[start_idx:end_idx]
             yield x_batch, y_batch
+
+
+def batch_train(fit_generator, callbacks, x_train, train_labels, x_val, val_labels,
+                batch_size=128, epochs=1000):
+    """The guide's "Batch training" step, verbatim but for `model.fit_generator` given as a callable.
+
+    Returns:
+        `history.history`.
+    """
+    num_features = x_train.shape[1]
+    training_generator = _data_generator(
+        x_train, train_labels, num_features, batch_size)
+    validation_generator = _data_generator(
+        x_val, val_labels, num_features, batch_size)
+    steps_per_epoch = x_train.shape[0] // batch_size
+    if x_train.shape[0] % batch_size:
+        steps_per_epoch += 1
+    validation_steps = x_val.shape[0] // batch_size
+    if x_val.shape[0] % batch_size:
+        validation_steps += 1
+    history = fit_generator(
+            generator=training_generator,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation_generator,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            epochs=epochs,
+            verbose=2)  # Logs once per epoch.
+    return history.history
 
 
 def shuffle_like_the_guide(texts: list, labels: Sequence, seed: int = 123) -> tuple[list, np.ndarray]:

@@ -22,8 +22,8 @@ import scipy.sparse as sp
 import torch
 from guide_code import (
     TfidfNgrams,
-    _data_generator,
     analyze,
+    batch_train,
     f_classif,
     keras_mlp_model,
     keras_sepcnn_model,
@@ -176,19 +176,19 @@ def test_the_guides_flow_trains_alike_in_streamfit_and_keras(keras, vectorized):
                        num_classes=2)
     model = streamfit.Model(module, loss="binary_crossentropy", metrics=["acc"],
                             optimizer=lambda params: torch.optim.Adam(params, lr=1e-3), seed=0)
-    streamfit_history = guides_fit_generator(
+    streamfit_history = batch_train(
         model.fit_generator, [EarlyStopping(monitor="val_loss", patience=2)],
-        x_train, train_labels, x_val, val_labels)
+        x_train, train_labels, x_val, val_labels, epochs=EPOCHS)
 
     keras.utils.set_random_seed(0)
     keras_model = keras_mlp_model(layers=2, units=64, dropout_rate=0.2,
                                   input_shape=x_train.shape[1:], num_classes=2)
     keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
                         loss="binary_crossentropy", metrics=["acc"])
-    keras_history = guides_fit_generator(
+    keras_history = batch_train(
         functools.partial(streamfit.keras.fit_generator, keras_model),
         [keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)],
-        x_train, train_labels, x_val, val_labels)
+        x_train, train_labels, x_val, val_labels, epochs=EPOCHS)
 
     # The guide reports the last epoch's validation accuracy (its validation set is IMDB's test).
     ours, theirs = streamfit_history["val_acc"][-1], keras_history["val_acc"][-1]
@@ -198,28 +198,3 @@ def test_the_guides_flow_trains_alike_in_streamfit_and_keras(keras, vectorized):
     assert probabilities.shape == (200, 1)
     np.testing.assert_allclose(probabilities, module.eval()(torch.from_numpy(
         x_val[:200].toarray())).detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
-def guides_fit_generator(fit_generator, callbacks, x_train, train_labels, x_val, val_labels,
-                         batch_size=128, epochs=EPOCHS):
-    """The guide's training step, verbatim but for `model.fit_generator` given as a callable."""
-    num_features = x_train.shape[1]
-    training_generator = _data_generator(
-        x_train, train_labels, num_features, batch_size)
-    validation_generator = _data_generator(
-        x_val, val_labels, num_features, batch_size)
-    steps_per_epoch = x_train.shape[0] // batch_size
-    if x_train.shape[0] % batch_size:
-        steps_per_epoch += 1
-    validation_steps = x_val.shape[0] // batch_size
-    if x_val.shape[0] % batch_size:
-        validation_steps += 1
-    history = fit_generator(
-            generator=training_generator,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=validation_generator,
-            validation_steps=validation_steps,
-            callbacks=callbacks,
-            epochs=epochs,
-            verbose=2)  # Logs once per epoch.
-    return history.history
