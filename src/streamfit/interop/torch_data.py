@@ -12,12 +12,16 @@ Which epoch a pass serves, by the way the loader is made:
 | `data.loader(num_workers=..., ...)` | `(epoch, step)` pairs from `data.sampler()` | the next one each pass; `set_epoch` (yours or Lightning's) sets it |
 | `DataLoader(data, batch_size=None, ...)` | steps `0..len-1` | the last `set_epoch`, also in persistent workers; never advances by itself |
 
-The sampler runs in the main process, where each pass draws the next epoch
+The sampler runs in the main process, where each pass takes the next epoch
 when it draws its first index, and the epoch travels with each index into the
-workers: persistent
-workers, workers started afresh, and Lightning (which calls the sampler's
-`set_epoch(current_epoch)` before each epoch) all serve every row exactly
-once per epoch in that epoch's order.
+workers: persistent workers, workers started afresh, and Lightning (which
+calls the sampler's `set_epoch(current_epoch)` before each epoch) all serve
+every row exactly once per epoch, in that epoch's order. Under a distributed
+Lightning strategy, Lightning wraps this sampler in its own
+`DistributedSamplerWrapper`, which splits (and pads) the epoch's batches
+across ranks; to give each rank its own shard of rows instead, shard the
+batch set (`PreparedBatches(..., rank=, world_size=)`) and pass
+`use_distributed_sampler=False` to the `Trainer`.
 
 Batches stay numpy / scipy: with `batch_size=None` the `DataLoader` applies
 its `default_convert`, which turns numpy arrays (also inside tuples and dicts)
