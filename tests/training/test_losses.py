@@ -196,3 +196,6 @@ def test_compile_takes_keras_order_and_loss_weights_multiply_the_logged_loss(tmp
     again = load_model(tmp_path / "focal", module=torch.nn.Linear(3, 2), device="cpu")
     assert again.loss.options["gamma"] == 3.0 and again.loss.weight == 2.0
     assert again.loss.output == "logits"
+    Model(module, loss="mean_squared_error", device="cpu").save(tmp_path / "alias")
+    alias = load_model(tmp_path / "alias", module=torch.nn.Linear(3, 2), device="cpu")
+    assert alias.loss.name == "mean_squared_error"

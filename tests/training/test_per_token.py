@@ -105,3 +105,7 @@ def test_a_shape_that_cannot_be_meant_names_both_shapes_and_the_fix():
     with pytest.raises(UserError, match=r"sample_weight has shape \(64, 3\), but the loss has "
                        r"values of shape \(64,\)"):
         model.evaluate(x, np.zeros(64, np.int64), sample_weight=np.ones((64, 3)), batch_size=64)
+    with pytest.raises(UserError, match=r"sample_weight has shape \(64, 64\), but the loss has "
+                       r"values of shape \(64,\)"):  # never broadcast silently, even when square
+        model.test_on_batch(x, np.zeros(64, np.int64), sample_weight=np.ones((64, 64)),
+                            class_weight={0: 2.0})

@@ -186,27 +186,37 @@ def _sample_weights(sample_weight: Any, rows: int) -> torch.Tensor | None:
     return weights
 
 
+def _per_value(weights: torch.Tensor | None, losses: torch.Tensor) -> torch.Tensor | None:
+    """Weights that multiply `losses` value by value: `(batch,)` ones spread over each sample.
+
+    Raises:
+        UserError: a scalar loss (weights cannot apply), or weights of another shape.
+    """
+    if weights is None:
+        return None
+    if losses.dim() == 0:
+        raise UserError(
+            "the loss returned one number for the batch, so sample_weight and "
+            "class_weight cannot apply; return per-sample losses (reduction='none')")
+    if weights.shape == losses.shape:
+        return weights
+    if weights.dim() != 1 or weights.shape[0] != losses.shape[0]:
+        raise UserError(
+            f"sample_weight has shape {tuple(weights.shape)}, but the loss has values of shape "
+            f"{tuple(losses.shape)}; give one weight per sample ({losses.shape[0]},) or one "
+            "per loss value (per token: (batch, maxlen))")
+    return weights.reshape(-1, *[1] * (losses.dim() - 1))
+
+
 def _reduce(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     """Keras' sum_over_batch_size: `sum(weight * loss) / number of loss values`.
 
     Weights `(batch,)` apply to every value of their sample; weights of the
     losses' shape (`(batch, maxlen)`: a padding mask) value by value.
     """
-    if losses.dim() == 0:
-        if weights is not None:
-            raise UserError(
-                "the loss returned one number for the batch, so sample_weight and "
-                "class_weight cannot apply; return per-sample losses (reduction='none')")
-        return losses
+    weights = _per_value(weights, losses)
     if weights is None:
-        return losses.mean()
-    if weights.shape != losses.shape:
-        if weights.dim() != 1 or weights.shape[0] != losses.shape[0]:
-            raise UserError(
-                f"sample_weight has shape {tuple(weights.shape)}, but the loss has values of shape "
-                f"{tuple(losses.shape)}; give one weight per sample ({losses.shape[0]},) or one "
-                "per loss value (per token: (batch, maxlen))")
-        weights = weights.reshape(-1, *[1] * (losses.dim() - 1))
+        return losses.mean() if losses.dim() else losses
     return (losses * weights).sum() / losses.numel()
 
 
@@ -268,10 +278,9 @@ def _loss_and_values(model: Model, item: Any, where: str, class_weights: ClassWe
     loss_fn = model.loss
     values = loss_fn.fn(output, target)
     if class_weights is not None:
-        by_class = class_weights(target, loss_fn.kind, values.shape if values.dim() else None)
-        if weights is not None and weights.shape != by_class.shape:
-            weights = weights.reshape(-1, *[1] * (by_class.dim() - 1))
-        weights = by_class if weights is None else weights * by_class
+        by_class = _per_value(class_weights(target, loss_fn.kind, values.shape if values.dim() else None),
+                              values)
+        weights = by_class if weights is None else _per_value(weights, values) * by_class
     loss = _reduce(values, weights)
     if loss_fn.weight != 1.0:
         loss = loss * loss_fn.weight

@@ -365,9 +365,8 @@ def from_saved(name: str, saved: dict[str, Any]) -> LossSpec:
     Raises:
         UserError: settings this loss does not have (a damaged file).
     """
-    cls = next((cls for cls in LossSpec.__subclasses__() if cls.name == name), None)
-    if cls is None:
-        cls = _spec_class("LossSpec", name) if name in _LOSSES else None
+    function = _LOSSES[name][0] if name in _LOSSES else None
+    cls = next((cls for cls in LossSpec.__subclasses__() if _LOSSES[cls.name][0] is function), None)
     settings = dict(saved)
     output, weight = settings.pop("output", None), settings.pop("weight", 1.0)
     if cls is None or output not in (None, *OUTPUTS) or not isinstance(weight, (int, float)):
@@ -377,7 +376,7 @@ def from_saved(name: str, saved: dict[str, Any]) -> LossSpec:
         spec = cls(**settings)
     except OptionError as error:
         raise UserError(f"the saved loss {name!r}: {error}; save the model again") from None
-    spec.output, spec.weight = output, float(weight)
+    spec.name, spec.output, spec.weight = name, output, float(weight)  # an alias keeps its name
     return spec
 
 
