@@ -78,3 +78,25 @@ def test_an_empty_batch_names_the_batch_and_the_inclusive_randint():
         _model().fit(generator(), steps_per_epoch=5, verbose=0)
     with pytest.raises(UserError, match=r"a prediction batch is empty \(0 rows\)"):
         _model().predict(iter([x[:0]]), steps=1)
+
+
+def test_balanced_reads_the_labels_of_a_prepared_split(tmp_path):
+    from streamfit.batches.prepared import PreparedBatches
+    from streamfit.prepare.cache import PreparedSplit, SplitWriter
+
+    x, y = _data()
+    writer = SplitWriter(tmp_path / "train.arrow")
+    # One token per row: its id is the row, so featurize can give the row's features back.
+    writer.write(np.arange(41), np.arange(40), y)
+    writer.close()
+
+    def featurize(offsets, ids):
+        return x[ids]
+
+    batches = PreparedBatches(PreparedSplit(tmp_path / "train.arrow"), featurize, batch_size=40,
+                              shuffle=False)
+    model = _model()
+    history = model.fit(batches, epochs=1, verbose=0, class_weight="balanced")
+    weights = balanced_class_weights(y)
+    expected = np.mean(_per_sample_loss(model, x, y) * np.array([weights[label] for label in y]))
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
