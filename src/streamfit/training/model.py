@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,7 @@ from streamfit.training.optimizers import get_optimizer
 from streamfit.training.progress import Progress, resolve_verbose, shown_by_callback
 from streamfit.training.replicas import Replicas
 from streamfit.training.saving import read_model, save_model
+from streamfit.training.summary import ShapeRecorder, summary_text
 from streamfit.training.tensors import resolve_device
 
 #: `fit_generator`'s positional arguments after `generator`, in Keras 2's order
@@ -140,6 +142,7 @@ class Model:
         self.seed = random_seed() if seed is None else int(seed)
         self.stop_training = False
         self.history: History | None = None
+        self._shapes = ShapeRecorder(self.module)
         self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
 
     def compile(self, optimizer: str | torch.optim.Optimizer | Callable | None = "adam",
@@ -321,6 +324,7 @@ class Model:
             resume_from=resume_from, fingerprint=fingerprint, replicas=replicas)
         with contextlib.ExitStack() as stack:
             stack.enter_context(shown_by_callback(callbacks))
+            stack.enter_context(self._shapes.watching())
             loader = stack.enter_context(
                 self._loader(batches, workers, use_multiprocessing, max_queue_size))
             if validation is not None:
@@ -444,7 +448,8 @@ class Model:
                                    shuffle=False, steps=steps, steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
         with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
-                shown_by_callback(callbacks), Progress(verbose, steps, "evaluate") as progress:
+                shown_by_callback(callbacks), self._shapes.watching(), \
+                Progress(verbose, steps, "evaluate") as progress:
             logs = run_evaluation(self, loader, steps, callback_list, progress)
         return self._result(logs, return_dict)
 
@@ -486,7 +491,8 @@ class Model:
                                    steps_arg="steps")
         callback_list = CallbackList(callbacks, self, {"steps": steps, "verbose": verbose})
         with self._loader(batches, workers, use_multiprocessing, max_queue_size) as loader, \
-                shown_by_callback(callbacks), Progress(verbose, steps, "predict") as progress:
+                shown_by_callback(callbacks), self._shapes.watching(), \
+                Progress(verbose, steps, "predict") as progress:
             return run_prediction(self, loader, steps, callback_list, progress)
 
     def predict_generator(self, generator: Any, steps: int | None = None,
@@ -529,6 +535,43 @@ class Model:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs of one batch, as `predict` returns them."""
         return predict_step(self, (x,))
+
+    def summary(self, x: Any = None, line_length: int | None = None,
+                positions: list[float] | None = None,
+                print_fn: Callable[[str], Any] | None = None) -> None:
+        """Print the module's layers, output shapes and parameter counts, as Keras 3's `summary`.
+
+        The output shapes are those of the first batch the model ran (in
+        `fit`, `evaluate`, `predict`), with the batch dimension as `None`;
+        before any, they read `?` unless `x` is given. Parameter counts are
+        the module's (total, trainable, non-trainable: frozen parameters and
+        floating-point buffers such as a BatchNorm's running statistics).
+
+        Args:
+            x: a batch of inputs (arrays, a dict by `forward` argument, a tuple
+                by position) to run through the module once, in evaluation
+                mode, to record the output shapes now.
+            line_length: the table's width (default Keras': 88, or the
+                terminal's width less 4 when narrower).
+            positions: where the columns end, as fractions of `line_length`
+                (default `[0.45, 0.80, 1.0]`).
+            print_fn: called once with the whole text instead of printing it
+                to stdout (as Keras 3 does).
+
+        Raises:
+            OptionError: a `line_length` too narrow for the columns.
+        """
+        if x is not None:
+            self._shapes.shapes = None
+            with self._shapes.watching():
+                predict_step(self, (x,))
+        text = summary_text(self.module, self._shapes.shapes, line_length,
+                            tuple(positions) if positions is not None else None)
+        if print_fn is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            print_fn(text)
 
     def tensor_state_dict(self) -> dict[str, Any]:
         """The model's part of a checkpoint: `{"module": weights on the CPU, "optimizer": state}`.
