@@ -165,3 +165,30 @@ def test_count_metrics_are_exact_over_ranks_and_checkpoints():
     assert zeroed.rows == 0 and float(zeroed.sums["precision"].sum()) == 0.0
     with pytest.raises(UserError, match="counts of the metric kind 'pr_auc'"):
         RunningMeans().load_state_dict({"rows": 1, "floats": {}, "totals": {"x": "pr_auc"}})
+
+
+def test_count_metrics_resume_mid_epoch_to_the_uninterrupted_values(tmp_path):
+    from streamfit.training import Callback, Model, TrainingInterrupted
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 6)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=100) > 0).astype(np.float32)
+
+    class Interrupt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 4:
+                raise KeyboardInterrupt
+
+    def run(directory, callbacks=(), resume=False):
+        torch.manual_seed(0)
+        model = Model(torch.nn.Linear(6, 1), loss="binary_crossentropy", seed=3, device="cpu",
+                      metrics=["auc", "precision", "f1_score", "accuracy"])
+        return model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=list(callbacks),
+                         validation_data=(x[:30], y[:30]), checkpoint_dir=directory,
+                         checkpoint_every_steps=3, resume_from=directory if resume else None)
+
+    whole = run(tmp_path / "whole").history
+    with pytest.raises(TrainingInterrupted):
+        run(tmp_path / "cut", [Interrupt()])
+    resumed = run(tmp_path / "cut", resume=True).history
+    assert resumed == whole and 0.5 < whole["auc"][-1] <= 1.0
