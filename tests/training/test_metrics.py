@@ -11,6 +11,15 @@ import pytest
 import torch
 
 from streamfit.errors import OptionError, UserError
+from streamfit.metrics import (
+    AUC,
+    BinaryAccuracy,
+    F1Score,
+    Precision,
+    Recall,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+)
 from streamfit.training.losses import get_loss
 from streamfit.training.metrics import RunningMeans, get_metrics
 
@@ -96,12 +105,12 @@ def _batches(kind: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-def _ours(name: str, loss: str, batches) -> float:
+def _ours(name, loss: str, batches) -> float:
     metric = get_metrics([name], get_loss(loss))[0]
     means = RunningMeans()
     for y, p in batches:
-        means.update({name: metric.fn(torch.as_tensor(p), torch.as_tensor(y))}, rows=len(y))
-    return means.result()[name]
+        means.update({metric.name: metric.fn(torch.as_tensor(p), torch.as_tensor(y))}, rows=len(y))
+    return means.result()[metric.name]
 
 
 def _theirs(keras, metric, batches, one_hot: bool = False) -> float:
@@ -131,13 +140,49 @@ def _theirs(keras, metric, batches, one_hot: bool = False) -> float:
     # Keras' F1Score(average=None) is a vector per class; streamfit's is its macro mean.
     ("f1_score", "sparse_categorical_crossentropy", "multi",
      lambda k: k.metrics.F1Score(average="macro"), True),
+    # Keras' classes with settings, spelled as in Keras.
+    (AUC(num_thresholds=50), "binary_crossentropy", "binary",
+     lambda k: k.metrics.AUC(num_thresholds=50), False),
+    (Precision(thresholds=0.7), "binary_crossentropy", "binary",
+     lambda k: k.metrics.Precision(thresholds=0.7), False),
+    (Recall(thresholds=0.3), "binary_crossentropy", "binary",
+     lambda k: k.metrics.Recall(thresholds=0.3), False),
+    (BinaryAccuracy(threshold=0.3), "binary_crossentropy", "binary",
+     lambda k: k.metrics.BinaryAccuracy(threshold=0.3), False),
+    (F1Score(threshold=0.3), "binary_crossentropy", "binary",
+     lambda k: k.metrics.F1Score(threshold=0.3), False),
+    (TopKCategoricalAccuracy(k=2), "categorical_crossentropy", "multi",
+     lambda k: k.metrics.TopKCategoricalAccuracy(k=2), True),
+    (SparseTopKCategoricalAccuracy(k=3, name="top3"), "sparse_categorical_crossentropy", "multi",
+     lambda k: k.metrics.SparseTopKCategoricalAccuracy(k=3), False),
 ])
 def test_each_metric_over_an_epoch_equals_keras_3(keras, name, loss, kind, make, one_hot):
     batches = _batches(kind)
     targets = [(np.eye(7, dtype=np.float32)[y], p) for y, p in batches] \
         if one_hot and "sparse" not in loss else batches
     expected = _theirs(keras, make(keras), batches, one_hot)
-    assert _ours(name, loss, targets) == pytest.approx(expected, abs=1e-3 if name == "auc" else 1e-5)
+    tolerance = 1e-3 if "auc" in str(name).lower() else 1e-5
+    assert _ours(name, loss, targets) == pytest.approx(expected, abs=tolerance)
+
+
+def test_metric_classes_are_saved_with_their_settings_and_refuse_what_streamfit_lacks(tmp_path):
+    from streamfit.training import Model, load_model
+
+    specs = ["acc", AUC(num_thresholds=50), Precision(thresholds=0.7), AUC(name="roc"), Recall()]
+    model = Model(torch.nn.Linear(3, 1), loss="binary_crossentropy", metrics=specs, device="cpu")
+    assert model.metrics_names == ["loss", "acc", "auc", "precision", "roc", "recall"]
+    model.save(tmp_path / "saved")
+    loaded = load_model(tmp_path / "saved", module=torch.nn.Linear(3, 1), device="cpu")
+    assert [metric.spec for metric in loaded.metrics] == [metric.spec for metric in model.metrics]
+    assert loaded.metrics[2].spec == {"class": "Precision", "name": "precision", "thresholds": 0.7}
+    with pytest.raises(OptionError, match="curve='PR' is not supported by streamfit's AUC"):
+        AUC(curve="PR")
+    with pytest.raises(OptionError, match="average='weighted' is not supported"):
+        F1Score(average="weighted")
+    with pytest.raises(OptionError, match="k=0 must be an integer >= 1"):
+        TopKCategoricalAccuracy(k=0)
+    with pytest.raises(OptionError, match="threshold=0.5 is not supported by F1Score with a multiclass"):
+        get_metrics([F1Score(threshold=0.5)], get_loss("sparse_categorical_crossentropy"))
 
 
 def test_count_metrics_are_exact_over_ranks_and_checkpoints():

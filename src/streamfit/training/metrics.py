@@ -28,6 +28,15 @@ softmax or sigmoid of logits, or the module's own probabilities, see
 | `auc` | ROC AUC over 200 thresholds (Keras' `AUC()`), over all values as `precision` |
 | `mse`, `mae` (`mean_squared_error`, `mean_absolute_error`) | the unweighted loss of that name |
 
+Keras' classes are here too, with their settings (`streamfit.metrics`):
+`BinaryAccuracy(threshold=)`, `CategoricalAccuracy()`,
+`SparseCategoricalAccuracy()`, `TopKCategoricalAccuracy(k=)`,
+`SparseTopKCategoricalAccuracy(k=)`, `Precision(thresholds=)`,
+`Recall(thresholds=)`, `AUC(num_thresholds=)` (ROC, interpolated, as
+Keras' default) and `F1Score(threshold=)`, each with `name=` for the log
+key. Settings streamfit lacks (`AUC(curve="PR")`, `Precision(top_k=)`,
+`F1Score(average="weighted")`) are refused, not ignored.
+
 `"accuracy"` (the log key is the name you gave) follows the loss:
 
 - multiclass losses: argmax against the class id, or against the argmax of
@@ -40,13 +49,14 @@ softmax or sigmoid of logits, or the module's own probabilities, see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from streamfit.errors import OptionError, UserError
+from streamfit.errors import OptionError, UserError, check_number
 from streamfit.training import losses as loss_functions
 from streamfit.training.losses import BINARY, EPSILON, MULTICLASS, Loss
 
@@ -66,7 +76,7 @@ class Metric:
 
     name: str
     fn: Callable[[torch.Tensor, torch.Tensor], Any]
-    spec: str | None
+    spec: str | dict | None
     reads_probabilities: bool = False
 
 
@@ -121,9 +131,11 @@ def categorical_accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Te
     return _argmax_accuracy(output, target)
 
 
-def binary_accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Probability > 0.5 against target > 0.5, over all values."""
-    return ((output > 0.5) == (_flat_like(output, target, "binary_accuracy") > 0.5)).float().mean()
+def binary_accuracy(output: torch.Tensor, target: torch.Tensor,
+                    threshold: float = 0.5) -> torch.Tensor:
+    """Probability > threshold against target > 0.5, over all values."""
+    target = _flat_like(output, target, "binary_accuracy")
+    return ((output > threshold) == (target > 0.5)).float().mean()
 
 
 def _in_top_k(output: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
@@ -132,14 +144,16 @@ def _in_top_k(output: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
     return (output.gather(-1, ids.unsqueeze(-1)).squeeze(-1) >= kth).float().mean()
 
 
-def top_k_categorical_accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Whether the one-hot target's class is among the output's 5 highest."""
-    return _in_top_k(output, _ids(output, target), TOP_K)
+def top_k_categorical_accuracy(output: torch.Tensor, target: torch.Tensor,
+                               k: int = TOP_K) -> torch.Tensor:
+    """Whether the one-hot target's class is among the output's `k` highest."""
+    return _in_top_k(output, _ids(output, target), k)
 
 
-def sparse_top_k_categorical_accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Whether the class id is among the output's 5 highest."""
-    return _in_top_k(output, _ids(output, target), TOP_K)
+def sparse_top_k_categorical_accuracy(output: torch.Tensor, target: torch.Tensor,
+                                      k: int = TOP_K) -> torch.Tensor:
+    """Whether the class id is among the output's `k` highest."""
+    return _in_top_k(output, _ids(output, target), k)
 
 
 def _decisions(output: torch.Tensor, target: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,26 +166,27 @@ def _decisions(output: torch.Tensor, target: torch.Tensor, name: str) -> tuple[t
     return output.reshape(-1).double(), target.reshape(-1).double()
 
 
-def _confusion(output: torch.Tensor, target: torch.Tensor, name: str) -> torch.Tensor:
+def _confusion(output: torch.Tensor, target: torch.Tensor, name: str,
+               threshold: float) -> torch.Tensor:
     probabilities, labels = _decisions(output, target, name)
-    predicted = (probabilities > 0.5).double()
+    predicted = (probabilities > threshold).double()
     return torch.stack([(predicted * labels).sum(), (predicted * (1 - labels)).sum(),
                         ((1 - predicted) * labels).sum()])
 
 
-def precision(output: torch.Tensor, target: torch.Tensor) -> Totals:
-    """Counts `[tp, fp, fn]` at threshold 0.5; the epoch's value is tp / (tp + fp)."""
-    return Totals("precision", _confusion(output, target, "precision"))
+def precision(output: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> Totals:
+    """Counts `[tp, fp, fn]` at `threshold`; the epoch's value is tp / (tp + fp)."""
+    return Totals("precision", _confusion(output, target, "precision", threshold))
 
 
-def recall(output: torch.Tensor, target: torch.Tensor) -> Totals:
-    """Counts `[tp, fp, fn]` at threshold 0.5; the epoch's value is tp / (tp + fn)."""
-    return Totals("recall", _confusion(output, target, "recall"))
+def recall(output: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> Totals:
+    """Counts `[tp, fp, fn]` at `threshold`; the epoch's value is tp / (tp + fn)."""
+    return Totals("recall", _confusion(output, target, "recall", threshold))
 
 
-def binary_f1_score(output: torch.Tensor, target: torch.Tensor) -> Totals:
-    """Counts `[tp, fp, fn]` at threshold 0.5 over all values; the epoch's value is their F1."""
-    return Totals("f1", _confusion(output, target, "f1_score"))
+def binary_f1_score(output: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> Totals:
+    """Counts `[tp, fp, fn]` at `threshold` over all values; the epoch's value is their F1."""
+    return Totals("f1", _confusion(output, target, "f1_score", threshold))
 
 
 def macro_f1_score(output: torch.Tensor, target: torch.Tensor) -> Totals:
@@ -186,17 +201,18 @@ def macro_f1_score(output: torch.Tensor, target: torch.Tensor) -> Totals:
                                          ((1 - predicted) * actual).sum(0)]))
 
 
-def _auc_thresholds(device: torch.device) -> torch.Tensor:
-    inner = [(i + 1) / (AUC_THRESHOLDS - 1) for i in range(AUC_THRESHOLDS - 2)]
+def _auc_thresholds(count: int, device: torch.device) -> torch.Tensor:
+    """Keras' evenly spaced thresholds: just below 0, `count - 2` inside, just above 1."""
+    inner = [(i + 1) / (count - 1) for i in range(count - 2)]
     return torch.tensor([-EPSILON, *inner, 1.0 + EPSILON], dtype=torch.float64, device=device)
 
 
-def auc(output: torch.Tensor, target: torch.Tensor) -> Totals:
+def auc(output: torch.Tensor, target: torch.Tensor, num_thresholds: int = AUC_THRESHOLDS) -> Totals:
     """Counts `[tp per threshold..., fp per threshold..., positives, negatives]` for the ROC AUC."""
     probabilities, labels = _decisions(output, target, "auc")
     # A value's bucket i: thresholds[i - 1] < value <= thresholds[i]; it is above thresholds[:i].
-    buckets = torch.bucketize(probabilities, _auc_thresholds(probabilities.device))
-    size = AUC_THRESHOLDS + 1
+    buckets = torch.bucketize(probabilities, _auc_thresholds(num_thresholds, probabilities.device))
+    size = num_thresholds + 1
     positive = torch.zeros(size, dtype=torch.float64, device=labels.device).index_add_(0, buckets, labels)
     negative = torch.zeros(size, dtype=torch.float64, device=labels.device).index_add_(
         0, buckets, 1 - labels)
@@ -220,7 +236,7 @@ def _f1(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
 
 
 def _finish_auc(counts: torch.Tensor) -> float:
-    size = AUC_THRESHOLDS
+    size = (counts.numel() - 2) // 2
     tp, fp, positives, negatives = counts[:size], counts[size:2 * size], counts[-2], counts[-1]
     tpr, fpr = _divide(tp, positives.expand(size)), _divide(fp, negatives.expand(size))
     return float(((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum())
@@ -274,19 +290,134 @@ _BY_NAME: dict[str, Callable] = {
 NAMES = sorted(["accuracy", "acc", "f1_score", *_BY_NAME])
 
 
-def _named(spec: str, kind: str | None) -> Callable:
+def _named(spec: str, kind: str | None, options: dict | None = None) -> Callable:
     if spec in ("accuracy", "acc"):
-        return _accuracy_for(kind)
-    if spec == "f1_score":
-        return macro_f1_score if kind == MULTICLASS else binary_f1_score
-    return _BY_NAME[spec]
+        fn = _accuracy_for(kind)
+    elif spec == "f1_score":
+        options = {key: value for key, value in (options or {}).items() if value is not None}
+        if "threshold" not in options and kind == MULTICLASS:
+            return macro_f1_score
+        fn = binary_f1_score
+    else:
+        fn = _BY_NAME[spec]
+    return functools.partial(fn, **options) if options else fn
+
+
+class MetricSpec:
+    """A built-in metric with settings, as Keras' metric classes spell it.
+
+    `metrics=[AUC(), Precision(thresholds=0.7), TopKCategoricalAccuracy(k=3)]`
+    is accepted by `Model` and `compile`; the log key is `name` (Keras'
+    default names: "auc", "precision", "top_k_categorical_accuracy", ...).
+
+    Args:
+        name: the log key; the metric's own name by default.
+        options: the class's settings (see each class).
+
+    Raises:
+        OptionError: a setting the class does not have, or one streamfit does
+            not support (`AUC(curve="PR")`, `F1Score(average="weighted")`).
+    """
+
+    metric = ""
+    #: Keras' settings and their defaults; `None` where Keras' None means the default here.
+    settings: dict[str, Any] = {}
+    #: Keras settings accepted only with these values (streamfit has no other).
+    fixed: dict[str, tuple] = {}
+    #: Keras' spelling of a setting -> the metric function's (`thresholds` -> `threshold`).
+    keyword: dict[str, str] = {}
+
+    def __init__(self, name: str | None = None, **options: Any):
+        for key, value in options.items():
+            if key in self.fixed:
+                if value not in self.fixed[key]:
+                    raise OptionError(key, value, f"is not supported by streamfit's "
+                                      f"{type(self).__name__}; leave it out (or use "
+                                      f"{self.fixed[key][0]!r})")
+            elif key not in self.settings:
+                raise OptionError(key, value, f"is not a setting of {type(self).__name__}; it takes "
+                                  f"{['name', *self.settings, *self.fixed]}")
+            elif value is not None:
+                default = self.settings[key]
+                integer = isinstance(default, int)
+                check_number(key, value, minimum=2 if key == "num_thresholds" else 1 if integer
+                             else 0, below=None if integer else 1, integer=integer)
+        self.name = name or self.metric
+        self.options = {key: options[key] for key in self.settings
+                        if key in options and options[key] is not None
+                        and options[key] != self.settings[key]}
+
+    def saved(self) -> str | dict[str, Any]:
+        """Its name when it has the defaults, else `{"class", "name", options}` for model.json."""
+        if not self.options and self.name == self.metric:
+            return self.metric
+        return {"class": type(self).__name__, "name": self.name, **self.options}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}{''.join(f', {k}={v!r}' for k, v in self.options.items())})"
+
+
+def _metric_class(class_name: str, metric: str, settings: dict | None = None,
+                  fixed: dict | None = None, keyword: dict | None = None) -> type[MetricSpec]:
+    return type(class_name, (MetricSpec,), {
+        "metric": metric, "settings": settings or {}, "fixed": fixed or {},
+        "keyword": keyword or {}, "__module__": __name__,
+        "__doc__": f"Keras' `{class_name}`: the metric {metric!r}."})
+
+
+_IGNORED = {"dtype": (None,)}
+BinaryAccuracy = _metric_class("BinaryAccuracy", "binary_accuracy", {"threshold": 0.5}, _IGNORED)
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", "categorical_accuracy", {}, _IGNORED)
+SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", "sparse_categorical_accuracy",
+                                          {}, _IGNORED)
+TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", "top_k_categorical_accuracy",
+                                        {"k": TOP_K}, _IGNORED)
+SparseTopKCategoricalAccuracy = _metric_class(
+    "SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy", {"k": TOP_K}, _IGNORED)
+Precision = _metric_class("Precision", "precision", {"thresholds": 0.5},
+                          {**_IGNORED, "top_k": (None,), "class_id": (None,)},
+                          {"thresholds": "threshold"})
+Recall = _metric_class("Recall", "recall", {"thresholds": 0.5},
+                       {**_IGNORED, "top_k": (None,), "class_id": (None,)},
+                       {"thresholds": "threshold"})
+# from_logits: the metrics read probabilities already (the sigmoid of logits), either way.
+AUC = _metric_class("AUC", "auc", {"num_thresholds": AUC_THRESHOLDS},
+                    {**_IGNORED, "curve": ("ROC",), "summation_method": ("interpolation",),
+                     "multi_label": (False,), "from_logits": (False, True)})
+F1Score = _metric_class("F1Score", "f1_score", {"threshold": None},
+                        {**_IGNORED, "average": (None, "macro")})
+
+__all__ = ["AUC", "BinaryAccuracy", "CategoricalAccuracy", "F1Score", "MetricSpec", "Precision",
+           "Recall", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+           "TopKCategoricalAccuracy", "get_metrics"]
+
+
+def from_saved(saved: str | dict[str, Any]) -> str | MetricSpec:
+    """A metric as model.json holds it (`MetricSpec.saved()`), ready for `get_metrics`.
+
+    Raises:
+        UserError: a class or setting this streamfit does not know (a damaged file).
+    """
+    if isinstance(saved, str):
+        return saved
+    settings = dict(saved)
+    class_name = settings.pop("class", None)
+    cls = next((cls for cls in MetricSpec.__subclasses__() if cls.__name__ == class_name), None)
+    if cls is None:
+        raise UserError(f"the saved metric {saved} is not one this streamfit knows; save the "
+                        "model again")
+    try:
+        return cls(**settings)
+    except (OptionError, TypeError) as error:
+        raise UserError(f"the saved metric {saved}: {error}; save the model again") from None
 
 
 def get_metrics(specs: list | tuple | None, loss: Loss | None) -> list[Metric]:
     """Resolve metric names and callables.
 
     Args:
-        specs: names from the table above, or callables `(output, target) ->
+        specs: names from the table above, Keras-style classes (`AUC()`,
+            `TopKCategoricalAccuracy(k=3)`), or callables `(output, target) ->
             scalar`; a callable's log key is its `__name__` (or its class name).
         loss: the resolved loss, which decides how accuracy reads outputs.
 
@@ -305,6 +436,13 @@ def get_metrics(specs: list | tuple | None, loss: Loss | None) -> list[Metric]:
                 raise OptionError("metrics", specs, f"holds {spec!r}, which is not a known metric; "
                                   f"use one of {NAMES} or a callable(output, target) -> scalar")
             metrics.append(Metric(spec, _named(spec, kind), spec, reads_probabilities=True))
+        elif isinstance(spec, MetricSpec):
+            options = {spec.keyword.get(key, key): value for key, value in spec.options.items()}
+            if spec.metric == "f1_score" and "threshold" in options and kind == MULTICLASS:
+                raise OptionError("threshold", options["threshold"], "is not supported by "
+                                  "F1Score with a multiclass loss (it takes the argmax); leave it out")
+            metrics.append(Metric(spec.name, _named(spec.metric, kind, options), spec.saved(),
+                                  reads_probabilities=True))
         elif callable(spec):
             name = getattr(spec, "__name__", type(spec).__name__)
             metrics.append(Metric(name, spec, None))

@@ -5,7 +5,7 @@ A saved model is a directory:
 - `weights.pt`: the module's `state_dict` (CPU tensors), read back with
   `torch.load(..., weights_only=True)`;
 - `model.json`: the loss, optimizer and metric names (when they were given as
-  names; callables are not saved), the loss's settings (`loss_options`: what
+  names or Keras-style classes, whose settings are kept; callables are not saved), the loss's settings (`loss_options`: what
   the module returns, as the first batch settled it or `from_logits=` said,
   `loss_weights` and the loss's own options), the seed, and the module's class name,
   with its `get_config()` when the class is registered with
@@ -31,6 +31,7 @@ from streamfit.errors import OptionError, UserError
 from streamfit.files import open_regular, write_atomic
 from streamfit.models.registry import module_class, registered_name
 from streamfit.training.losses import from_saved
+from streamfit.training.metrics import from_saved as metric_from_saved
 
 if TYPE_CHECKING:
     from streamfit.training.model import Model
@@ -184,6 +185,10 @@ def _read_meta(path: Path) -> dict[str, Any]:
             f"{path / META} has format version {meta.get('version')}; this streamfit reads "
             f"version {VERSION}, so upgrade streamfit")
     _check_fields(path / META, meta)
+    try:
+        meta["metrics"] = [metric_from_saved(metric) for metric in meta["metrics"]]
+    except UserError as error:
+        raise UserError(f"{path / META}: {error}") from None
     options = meta.pop("loss_options", None)
     if meta["loss"] is not None and options is not None:
         try:
@@ -217,9 +222,9 @@ def _check_fields(path: Path, meta: dict[str, Any]) -> None:
             if key not in part or not isinstance(part[key], kinds) or isinstance(part[key], bool) and bool not in kinds:
                 raise UserError(f"{path}: the field {prefix}{key} is missing or of the wrong kind; the "
                                 "file was damaged or tampered with: save the model again")
-    if not all(isinstance(metric, str) for metric in meta["metrics"]):
-        raise UserError(f"{path}: the field metrics must list names; the file was damaged or tampered "
-                        "with: save the model again")
+    if not all(isinstance(metric, (str, dict)) for metric in meta["metrics"]):
+        raise UserError(f"{path}: the field metrics must list names (or metrics with settings); the "
+                        "file was damaged or tampered with: save the model again")
 
 
 def _rebuild(path: Path, info: dict[str, Any]) -> torch.nn.Module:
