@@ -237,3 +237,17 @@ def test_count_metrics_resume_mid_epoch_to_the_uninterrupted_values(tmp_path):
         run(tmp_path / "cut", [Interrupt()])
     resumed = run(tmp_path / "cut", resume=True).history
     assert resumed == whole and 0.5 < whole["auc"][-1] <= 1.0
+
+
+def test_train_on_batch_gives_a_count_metric_of_its_batch():
+    from streamfit.training import Model
+
+    torch.manual_seed(0)
+    model = Model(torch.nn.Linear(2, 1), loss="binary_crossentropy", metrics=["precision", "auc"],
+                  device="cpu")
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    expected = _ours("precision", "binary_crossentropy", [(y, model.predict(x))])
+    loss, precision, auc = model.test_on_batch(x, y)
+    assert precision == pytest.approx(expected) and 0.0 <= auc <= 1.0
+    assert model.train_on_batch(x, y, return_dict=True)["precision"] == pytest.approx(expected)

@@ -93,6 +93,10 @@ class Totals:
     finish: str
     counts: torch.Tensor
 
+    def __float__(self) -> float:
+        """The value of these counts alone (one batch's, for `train_on_batch`)."""
+        return FINISH[self.finish](self.counts.double())
+
 
 def _ids(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Class ids from integer targets (`(...)` or `(..., 1)`) or one-hot ones (the output's shape)."""
