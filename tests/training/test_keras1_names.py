@@ -170,3 +170,18 @@ def test_the_warning_is_one_python_shows_by_default():
 def test_an_empty_generator_cannot_be_measured(mlp):
     with pytest.raises(UserError, match="^generator yielded no batch"):
         _model(mlp).fit_generator(iter([]), samples_per_epoch=10)
+
+
+def test_evaluate_and_predict_generator_take_val_samples(data, mlp):
+    x, y = data
+    model = _model(mlp)
+    with pytest.warns(Keras1Warning, match=r"evaluate_generator\(generator, steps=3\); "
+                                           r"val_samples=250 rows is steps=3 batches of 100 rows"):
+        loss = model.evaluate_generator(_batches(x, y, 100), val_samples=250)
+    assert loss == pytest.approx(model.evaluate(x[:300], y[:300], batch_size=100), rel=1e-6)
+    with pytest.warns(Keras1Warning, match="positional 2 as steps"):
+        assert model.predict_generator(_batches(x, y, 100), 2).shape == (200, 3)
+    with pytest.warns(Keras1Warning, match="nb_worker, val_samples are Keras 1 names"):
+        assert model.predict_generator(_batches(x, y, 100), 150, nb_worker=1).shape == (200, 3)
+    with pytest.raises(TypeError, match="nb_epoch"):
+        model.evaluate_generator(_batches(x, y, 100), steps=1, nb_epoch=2)

@@ -47,8 +47,7 @@ from streamfit.errors import OptionError, UserError, check_number
 from streamfit.loader import BatchLoader
 from streamfit.prefetch import END
 from streamfit.training.data import check_data, check_steps
-from streamfit.training.keras1 import RENAMED as KERAS1_NAMES
-from streamfit.training.keras1 import from_keras1
+from streamfit.training.keras1 import FIT_GENERATOR_NAMES, from_keras1
 
 # `PyDataset.on_epoch_begin`, which `KerasBatches` needs to tell a finished
 # pass from Keras' set-up calls, first shipped in Keras 3.5.
@@ -359,7 +358,7 @@ def fit_generator(model, *args: Any, **kwargs: Any):
         TypeError: an argument it does not take, or one given twice (also as
             its Keras 1 name).
     """
-    keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in KERAS1_NAMES}
+    keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in FIT_GENERATOR_NAMES}
     arguments = _FIT_GENERATOR.bind(model, *args, **kwargs).arguments
     positional = tuple(_FIT_GENERATOR.parameters)[2:max(2, len(args) + 1)]
     arguments = from_keras1("fit_generator", arguments, keras1, positional)

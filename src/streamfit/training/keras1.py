@@ -1,4 +1,7 @@
-"""Keras 1's argument names for `fit_generator` and `fit`, turned into Keras 2's with a warning.
+"""Keras 1's argument names, turned into Keras 2's with a warning.
+
+`Model.fit_generator`, `evaluate_generator`, `predict_generator` and `fit`
+(`nb_epoch`), and `streamfit.keras.fit_generator`, take them.
 
 Years of tutorials call `fit_generator(gen, samples_per_epoch=2048, nb_epoch=10)`.
 Keras 2 renamed the arguments and changed what the first one counts:
@@ -7,6 +10,7 @@ Keras 2 renamed the arguments and changed what the first one counts:
 | --- | --- | --- |
 | `samples_per_epoch` (rows) | `steps_per_epoch` (batches) | `ceil(samples / batch size)` |
 | `nb_val_samples` (rows) | `validation_steps` (batches) | `ceil(samples / batch size)` |
+| `val_samples` (rows) | `steps` (batches) | the same |
 | `nb_epoch` | `epochs` | the same number |
 | `max_q_size` | `max_queue_size` | the same number |
 | `nb_worker` | `workers` | the same number |
@@ -55,12 +59,16 @@ class Keras1Warning(FutureWarning):
 #: Keras 1 name -> Keras 2 name.
 RENAMED = {"samples_per_epoch": "steps_per_epoch", "nb_epoch": "epochs",
            "nb_val_samples": "validation_steps", "max_q_size": "max_queue_size",
-           "nb_worker": "workers", "pickle_safe": "use_multiprocessing"}
+           "nb_worker": "workers", "pickle_safe": "use_multiprocessing", "val_samples": "steps"}
+#: The Keras 1 names of `fit_generator`, and of `evaluate_generator` and `predict_generator`.
+FIT_GENERATOR_NAMES = ("samples_per_epoch", "nb_epoch", "nb_val_samples", "max_q_size",
+                       "nb_worker", "pickle_safe")
+PASS_NAMES = ("val_samples", "max_q_size", "nb_worker", "pickle_safe")
 #: The Keras 1 names that count rows.
-_SAMPLES = ("samples_per_epoch", "nb_val_samples")
+_SAMPLES = ("samples_per_epoch", "nb_val_samples", "val_samples")
 #: Keras 2 positional arguments that Keras 1 read as row counts, at the same positions.
 _POSITIONAL_SAMPLES = {"steps_per_epoch": "samples_per_epoch",
-                       "validation_steps": "nb_val_samples"}
+                       "validation_steps": "nb_val_samples", "steps": "val_samples"}
 
 
 def _batch_rows(data: Any, data_arg: str) -> tuple[int, Any]:
@@ -84,7 +92,7 @@ def _batch_rows(data: Any, data_arg: str) -> tuple[int, Any]:
 
 
 #: Keras 2's order of `fit_generator`'s arguments, in which the warning shows them.
-_ORDER = ("steps_per_epoch", "epochs", "verbose", "callbacks", "validation_data",
+_ORDER = ("steps_per_epoch", "steps", "epochs", "verbose", "callbacks", "validation_data",
           "validation_steps", "class_weight", "max_queue_size", "workers", "use_multiprocessing",
           "shuffle", "initial_epoch")
 
@@ -140,7 +148,7 @@ def from_keras1(call: str, arguments: dict[str, Any], keras1: dict[str, Any],
     notes = []
     for old, value in keras1.items():
         new = RENAMED[old]
-        source = data_arg if old == "samples_per_epoch" else "validation_data"
+        source = "validation_data" if old == "nb_val_samples" else data_arg
         if old in _SAMPLES and value is not None:
             data = arguments.get(source)
             if old == "nb_val_samples" and (data is None or isinstance(data, (tuple, list))):
@@ -159,14 +167,15 @@ def from_keras1(call: str, arguments: dict[str, Any], keras1: dict[str, Any],
         names = "is a Keras 1 name" if len(keras1) == 1 else "are Keras 1 names"
         warnings.warn(
             f"{call}: {', '.join(keras1)} {names}; in Keras 2 (and streamfit) the call is "
-            f"{shown}"
-            + "".join(f"; {note}" for note in notes), Keras1Warning, stacklevel=stacklevel)
+            f"{shown}" + "".join(f"; {note}" for note in notes), Keras1Warning,
+            stacklevel=stacklevel)
     else:
         counts = " and ".join(f"{arguments[name]!r} as {name}" for name in counted)
         rows = " and ".join(_POSITIONAL_SAMPLES[name] for name in counted)
+        where = "that position" if len(counted) == 1 else "those positions"
         warnings.warn(
-            f"{call} reads the positional {counts} (batches), as Keras 2; Keras 1 read "
-            f"{'that position' if len(counted) == 1 else 'those positions'} as {rows} (rows). Pass it by keyword to say which: {shown} "
-            f"for batches, or {_POSITIONAL_SAMPLES[counted[0]]}= for rows",
+            f"{call} reads the positional {counts} (batches), as Keras 2; Keras 1 read {where} "
+            f"as {rows} (rows). Pass it by keyword to say which: {shown} for batches, or "
+            f"{_POSITIONAL_SAMPLES[counted[0]]}= for rows",
             Keras1Warning, stacklevel=stacklevel)
     return arguments

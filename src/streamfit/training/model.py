@@ -42,8 +42,7 @@ from streamfit.training.checkpoint import (
     for_world_size,
 )
 from streamfit.training.data import batch_set, loader_for, split_validation, validation_batches
-from streamfit.training.keras1 import RENAMED as KERAS1_NAMES
-from streamfit.training.keras1 import from_keras1
+from streamfit.training.keras1 import FIT_GENERATOR_NAMES, PASS_NAMES, from_keras1
 from streamfit.training.loop import (
     ClassWeights,
     Validation,
@@ -84,6 +83,36 @@ def _generator_signature(fit: Callable) -> inspect.Signature:
     return inspect.Signature([parameters["self"], generator,
                               *(parameters[name] for name in _GENERATOR_POSITIONAL), *by_keyword],
                              return_annotation=inspect.signature(fit).return_annotation)
+
+
+def _pass_signature(method: Callable) -> inspect.Signature:
+    """`evaluate`'s or `predict`'s signature as Keras 2's `*_generator` takes it, in its order."""
+    parameters = inspect.signature(method).parameters
+    generator = parameters["x"].replace(name="generator", default=inspect.Parameter.empty)
+    names = ("steps", "callbacks", "max_queue_size", "workers", "use_multiprocessing", "verbose")
+    return inspect.Signature([parameters["self"], generator, *(parameters[name] for name in names)],
+                             return_annotation=inspect.signature(method).return_annotation)
+
+
+def _keras2_arguments(call: str, signature: inspect.Signature, keras1_names: tuple[str, ...],
+                      args: tuple, kwargs: dict) -> dict[str, Any]:
+    """A `*_generator` call's arguments by Keras 2 name, its Keras 1 ones converted.
+
+    Args:
+        call: the method's name, for messages.
+        signature: its Keras 2 signature, `self` and `generator` first.
+        keras1_names: the Keras 1 keywords it takes.
+        args: the positional arguments, `self` first.
+        kwargs: the keyword arguments.
+
+    Raises:
+        TypeError: an argument it does not take, or one given twice.
+    """
+    keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in keras1_names}
+    arguments = signature.bind(*args, **kwargs).arguments
+    del arguments["self"]
+    positional = tuple(signature.parameters)[2:len(args)]
+    return from_keras1(call, arguments, keras1, positional, stacklevel=4)
 
 
 class Model:
@@ -416,11 +445,8 @@ class Model:
             TypeError: an argument `fit_generator` does not take, or one given
                 twice (also as its Keras 1 name).
         """
-        keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in KERAS1_NAMES}
-        arguments = _FIT_GENERATOR.bind(self, *args, **kwargs).arguments
-        del arguments["self"]
-        positional = _GENERATOR_POSITIONAL[:max(0, len(args) - 1)]
-        arguments = from_keras1("fit_generator", arguments, keras1, positional)
+        arguments = _keras2_arguments("fit_generator", _FIT_GENERATOR, FIT_GENERATOR_NAMES,
+                                      (self, *args), kwargs)
         return self.fit(arguments.pop("generator"), **arguments)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int | str = 0,
@@ -453,14 +479,17 @@ class Model:
             logs = run_evaluation(self, loader, steps, callback_list, progress)
         return self._result(logs, return_dict)
 
-    def evaluate_generator(self, generator: Any, steps: int | None = None,
-                           callbacks: list | None = None, max_queue_size: int = 10,
-                           workers: int = 1, use_multiprocessing: bool = False,
-                           verbose: int | str = 0) -> float | list:
-        """Keras 2's `evaluate_generator`: `evaluate` with a generator."""
-        return self.evaluate(generator, steps=steps, callbacks=callbacks,
-                             max_queue_size=max_queue_size, workers=workers,
-                             use_multiprocessing=use_multiprocessing, verbose=verbose)
+    def evaluate_generator(self, *args: Any, **kwargs: Any) -> float | list:
+        """Keras 2's `evaluate_generator`: `evaluate` with a generator.
+
+        Keras 2's arguments, in its order: `generator, steps, callbacks,
+        max_queue_size, workers, use_multiprocessing, verbose`. Keras 1's
+        `val_samples` (rows), `max_q_size`, `nb_worker` and `pickle_safe` are
+        converted as in `fit_generator`, and so is a positional `steps`.
+        """
+        arguments = _keras2_arguments("evaluate_generator", _EVALUATE_GENERATOR, PASS_NAMES,
+                                      (self, *args), kwargs)
+        return self.evaluate(arguments.pop("generator"), **arguments)
 
     def predict(self, x: Any, batch_size: int = 32, verbose: int | str = 0,
                 steps: int | None = None, callbacks: list | None = None,
@@ -495,14 +524,14 @@ class Model:
                 Progress(verbose, steps, "predict") as progress:
             return run_prediction(self, loader, steps, callback_list, progress)
 
-    def predict_generator(self, generator: Any, steps: int | None = None,
-                          callbacks: list | None = None, max_queue_size: int = 10,
-                          workers: int = 1, use_multiprocessing: bool = False,
-                          verbose: int | str = 0) -> Any:
-        """Keras 2's `predict_generator`: `predict` with a generator."""
-        return self.predict(generator, steps=steps, callbacks=callbacks,
-                            max_queue_size=max_queue_size, workers=workers,
-                            use_multiprocessing=use_multiprocessing, verbose=verbose)
+    def predict_generator(self, *args: Any, **kwargs: Any) -> Any:
+        """Keras 2's `predict_generator`: `predict` with a generator.
+
+        Its arguments, and Keras 1's, are `evaluate_generator`'s.
+        """
+        arguments = _keras2_arguments("predict_generator", _PREDICT_GENERATOR, PASS_NAMES,
+                                      (self, *args), kwargs)
+        return self.predict(arguments.pop("generator"), **arguments)
 
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
                        class_weight: dict | None = None,
@@ -605,6 +634,10 @@ class Model:
 _FIT_GENERATOR = _generator_signature(Model.fit)
 # What help() and inspect show: the arguments it takes, not (*args, **kwargs).
 Model.fit_generator.__signature__ = _FIT_GENERATOR
+_EVALUATE_GENERATOR = _pass_signature(Model.evaluate)
+_PREDICT_GENERATOR = _pass_signature(Model.predict)
+Model.evaluate_generator.__signature__ = _EVALUATE_GENERATOR
+Model.predict_generator.__signature__ = _PREDICT_GENERATOR
 
 
 def load_model(path: str | os.PathLike, module: torch.nn.Module | None = None,
