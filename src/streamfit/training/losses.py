@@ -524,13 +524,16 @@ def detect_output(loss: Loss, output: torch.Tensor, layer: torch.nn.Module | Non
         source = "its outputs on the first batch (rows that sum to 1)"
     if found is None:
         return loss.with_output(LOGITS)
-    reads = ("probabilities: the loss clips them to [1e-7, 1 - 1e-7] as Keras does, predict "
+    reads = ("probabilities: the loss clips them to [1e-7, 1 - 1e-7] as Keras does and predict "
              "returns them unchanged" if found == PROBABILITIES else
-             "log-probabilities: the loss is their negative log-likelihood, predict returns their exp")
+             "log-probabilities: the loss is their negative log-likelihood and predict returns "
+             "their exp")
+    if loss.kind == BINARY:
+        reads += ", accuracy counts probability > 0.5"
     warnings.warn(
         f"the module returns {found.replace('_', '-')} (from {source}), so {loss.name} reads "
-        f"{reads} and accuracy thresholds probabilities; pass {_spec_name(loss.name)}"
-        f"(from_logits=...) to choose yourself", ProbabilityOutputWarning, stacklevel=2)
+        f"{reads}; pass loss={_spec_name(loss.name)}(from_logits=...) from streamfit.losses "
+        "to choose yourself and silence this", ProbabilityOutputWarning, stacklevel=2)
     return loss.with_output(found)
 
 
