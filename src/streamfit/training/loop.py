@@ -61,7 +61,6 @@ class ClassWeights:
         if len(pairs) != len(mapping) or not pairs:
             raise OptionError("class_weight", mapping, "must map class ids (integers from 0) "
                               "to numbers, e.g. {0: 1.0, 1: 5.0}, or be 'balanced'")
-        self.mapping = pairs
         table = torch.ones(max(pairs) + 1, dtype=torch.float32)
         for key, value in pairs.items():
             table[key] = value
