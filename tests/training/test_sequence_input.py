@@ -179,3 +179,17 @@ def test_an_endless_pydataset_needs_steps_and_reads_on(keras, data, mlp):
         _model(mlp).fit(Endless())
     _model(mlp).fit(Endless(), steps_per_epoch=3, epochs=2, verbose=0)
     assert reads == [0, 1, 2, 3, 4, 5]
+
+
+def test_fit_generator_names_the_generator_function(data, mlp):
+    x, y = data
+
+    def batches():
+        while True:
+            yield x[:10], y[:10]
+
+    with pytest.raises(UserError, match=r"^generator is the function batches, not data; pass "
+                                        r"batches\(...\), not batches$"):
+        _model(mlp).fit_generator(batches, steps_per_epoch=2)
+    with pytest.raises(UserError, match=r"^generator is the function batches"):
+        _model(mlp).predict_generator(batches, steps=2)

@@ -98,6 +98,8 @@ class SequenceBatches(BatchSet):
     `on_epoch_begin` (Keras 3) and `on_epoch_end` of the sequence run in the
     consumer's process between passes (see `SequenceLoader`), never in a
     worker, so workers see the sequence as it stands for the whole pass.
+    A checkpointed run resumes exactly when `sequence[i]` depends on `i`
+    alone: what `on_epoch_end` changes inside the sequence is not saved.
 
     Args:
         sequence: the object indexed.

@@ -41,7 +41,13 @@ from streamfit.training.checkpoint import (
     fingerprint_of,
     for_world_size,
 )
-from streamfit.training.data import batch_set, loader_for, split_validation, validation_batches
+from streamfit.training.data import (
+    batch_set,
+    check_data,
+    loader_for,
+    split_validation,
+    validation_batches,
+)
 from streamfit.training.keras1 import FIT_GENERATOR_NAMES, PASS_NAMES, from_keras1
 from streamfit.training.loop import (
     ClassWeights,
@@ -107,10 +113,12 @@ def _keras2_arguments(call: str, signature: inspect.Signature, keras1_names: tup
 
     Raises:
         TypeError: an argument it does not take, or one given twice.
+        UserError: a generator function given instead of a generator.
     """
     keras1 = {name: kwargs.pop(name) for name in list(kwargs) if name in keras1_names}
     arguments = signature.bind(*args, **kwargs).arguments
     del arguments["self"]
+    check_data(arguments["generator"], "generator")
     positional = tuple(signature.parameters)[2:len(args)]
     return from_keras1(call, arguments, keras1, positional, stacklevel=4)
 
