@@ -79,6 +79,7 @@ def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(data, mlp, caps
         model.fit(x, y, verbose="yes")
     with pytest.raises(OptionError, match="^verbose=3 must be"):
         model.evaluate(x, y, verbose=3)
+    assert (resolve_verbose(True), resolve_verbose(False)) == (1, 0)
 
 
 def test_a_progbar_logger_draws_the_one_bar(data, mlp, capsys):

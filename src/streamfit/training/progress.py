@@ -35,7 +35,7 @@ _BY_CALLBACK: contextvars.ContextVar[bool] = contextvars.ContextVar("by_callback
 
 
 def resolve_verbose(verbose: int | str) -> int:
-    """0, 1 or 2 from `verbose`: "auto" is 1 on a terminal or in a notebook, else 2.
+    """0, 1 or 2 from `verbose` (a bool is 0 or 1): "auto" is 1 on a terminal or notebook, else 2.
 
     Keras 3 makes "auto" 1 everywhere; its bar then rewrites one line even in
     a log file. streamfit writes one line per epoch there instead.
@@ -46,7 +46,7 @@ def resolve_verbose(verbose: int | str) -> int:
     if verbose == "auto":
         interactive = getattr(sys.stdout, "isatty", lambda: False)() or "ipykernel" in sys.modules
         return 1 if interactive else 2
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+    if isinstance(verbose, str) or verbose not in (0, 1, 2):  # True and False are 1 and 0
         raise OptionError("verbose", verbose, "must be 0 (silent), 1 (a progress bar), 2 (one "
                           "line per epoch) or 'auto'")
     return int(verbose)
