@@ -10,6 +10,7 @@ import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.training import Model
+from streamfit.training.callbacks import Callback
 from streamfit.training.data import SequenceBatches, loader_for
 
 SPARSE_CE = "sparse_categorical_crossentropy"
@@ -193,3 +194,37 @@ def test_fit_generator_names_the_generator_function(data, mlp):
         _model(mlp).fit_generator(batches, steps_per_epoch=2)
     with pytest.raises(UserError, match=r"^generator is the function batches"):
         _model(mlp).predict_generator(batches, steps=2)
+
+
+def test_a_torch_dataset_of_samples_is_batched_by_batch_size(data, mlp):
+    x, y = data
+    dense = torch.from_numpy(x.toarray())
+    dataset = torch.utils.data.TensorDataset(dense, torch.from_numpy(y))
+    sizes = []
+
+    class Sizes(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            sizes.append(logs["size"])
+
+    by_dataset = _model(mlp)
+    by_dataset.fit(dataset, batch_size=128, epochs=2, verbose=0, callbacks=[Sizes()],
+                   validation_data=dataset)
+    assert sizes == ([128] * 4 + [88]) * 2
+    by_arrays = _model(mlp)
+    by_arrays.fit(dense.numpy(), y, batch_size=128, epochs=2, verbose=0)
+    # The same rows in the same order (the model's seed): the same weights.
+    assert all(torch.allclose(a, b) for a, b in zip(by_dataset.module.state_dict().values(),
+                                                    by_arrays.module.state_dict().values(),
+                                                    strict=True))
+    assert by_dataset.predict(dataset).shape == (600, 3)
+
+
+def test_a_torch_dataloader_trains_one_pass_per_epoch(data, mlp):
+    x, y = data
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x.toarray()), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=200, shuffle=True)
+    history = _model(mlp).fit(loader, epochs=2, verbose=0, validation_data=loader)
+    assert history.params["steps"] == 3 and len(history.history["val_loss"]) == 2
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 3)))
+    with pytest.raises(UserError, match="ran out of data after 0 of 2 steps"):
+        _model(mlp).fit(empty, steps_per_epoch=2, verbose=0)

@@ -5,6 +5,8 @@
 | arrays (numpy, `np.matrix`, scipy sparse, dicts of them) | `ArrayBatches` | `len()` of it |
 | a `BatchSet` | itself (it owns batch size and shuffling) | `len()` unless given |
 | a Keras `Sequence` / `PyDataset`, any `__len__` + `__getitem__` object | `SequenceBatches` | `len()` unless given |
+| a torch `Dataset` (one sample per index) | `SampleBatches`: `batch_size` samples, collated | `len()` of it |
+| a torch `DataLoader` | its passes, one after another, pulled by one producer | `len(loader)` unless given |
 | a generator / iterator of batches | itself, pulled by one producer | required |
 
 A generator is consumed as one endless stream: epoch 2 continues where epoch
@@ -21,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+import torch
+from torch.utils.data import default_collate
 
 from streamfit.batches import ArrayBatches, BatchSet
 from streamfit.batches.arrays import random_seed
@@ -38,7 +42,8 @@ def is_sequence(x: Any) -> bool:
     `shape`), lists, tuples, dicts and strings.
     """
     kind = type(x)
-    if isinstance(x, (BatchSet, Iterator, list, tuple, dict, str, bytes)) or hasattr(x, "shape"):
+    if isinstance(x, (BatchSet, Iterator, list, tuple, dict, str, bytes, torch.utils.data.Dataset,
+                      torch.utils.data.DataLoader)) or hasattr(x, "shape"):
         return False
     return _is_keras_sequence(x) or (hasattr(kind, "__len__") and hasattr(kind, "__getitem__"))
 
@@ -52,7 +57,8 @@ def _is_keras_sequence(x: Any) -> bool:
 
 def is_arrays(x: Any) -> bool:
     """Whether `x` is in-memory arrays rather than a batch set, a sequence or a generator."""
-    return not isinstance(x, (BatchSet, Iterator)) and not is_sequence(x)
+    return not isinstance(x, (BatchSet, Iterator, torch.utils.data.Dataset,
+                              torch.utils.data.DataLoader)) and not is_sequence(x)
 
 
 def whole_number(value: Any) -> Any:
@@ -158,6 +164,56 @@ class SequenceBatches(BatchSet):
             hook()
 
 
+class SampleBatches(BatchSet):
+    """A map-style torch `Dataset` of single samples, `batch_size` of them per batch.
+
+    Batch `step` of epoch `epoch` collates (with torch's `default_collate`,
+    as a `DataLoader` does) the samples at `EpochSampler(...).indices(epoch,
+    step)`: every sample once per epoch, reshuffled from (seed, epoch), the
+    last batch partial, and computed by index, so workers never repeat one.
+
+    Args:
+        dataset: the dataset; `dataset[i]` is one sample, `(x, y)`,
+            `(x, y, sample_weight)` or `x`, of tensors, arrays or numbers.
+        batch_size: samples per batch.
+        shuffle: a new order every epoch.
+        seed: the order's seed; None draws one (kept in `.seed`).
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, *, batch_size: int = 32,
+                 shuffle: bool = True, seed: int | None = None):
+        self.dataset = dataset
+        self.seed = random_seed() if seed is None else int(seed)
+        self.sampler = EpochSampler(len(dataset), batch_size, seed=self.seed, shuffle=shuffle)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    @property
+    def num_samples(self) -> int:
+        return self.sampler.num_samples
+
+    def batch(self, epoch: int, step: int) -> Batch:
+        """The collated samples of batch `step` of `epoch`, as a tuple."""
+        samples = [self.dataset[int(i)] for i in self.sampler.indices(epoch, step)]
+        batch = default_collate(samples)
+        return tuple(batch) if isinstance(batch, (list, tuple)) else (batch,)
+
+
+def _passes(loader: torch.utils.data.DataLoader) -> Iterator:
+    """A `DataLoader`'s passes one after another: epoch `e` of `len(loader)` steps is pass `e`.
+
+    Ends (so the training loop says the data ran out) after a pass with no batch.
+    """
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            return
+
+
 class SequenceLoader(BatchLoader):
     """A `BatchLoader` that runs a sequence's epoch hooks around each pass.
 
@@ -244,6 +300,14 @@ def batch_set(x: Any, y: Any = None, *, sample_weight: Any = None, batch_size: i
         batches = x
         if is_sequence(x):
             batches = SequenceBatches(x, shuffle=shuffle, seed=seed, steps=steps)
+        elif isinstance(getattr(x, "batch_set", None), BatchSet):
+            batches = x.batch_set  # streamfit's TorchBatches: a batch set already
+        elif isinstance(x, torch.utils.data.Dataset):
+            batches = SampleBatches(x, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        elif isinstance(x, torch.utils.data.DataLoader):
+            if steps is None and hasattr(x.dataset, "__len__"):
+                steps = check_steps(steps_arg, len(x))
+            batches = _passes(x)
     if steps is None:
         if not isinstance(batches, BatchSet):
             raise UserError(
@@ -316,5 +380,5 @@ def validation_batches(validation_data: Any, *, batch_size: int,
         return batch_set(x, y, sample_weight=rest[0] if rest else None, batch_size=batch_size,
                          shuffle=False, steps=steps, steps_arg="validation_steps",
                          data_arg="validation_data")
-    return batch_set(validation_data, shuffle=False, steps=steps, steps_arg="validation_steps",
-                     data_arg="validation_data")
+    return batch_set(validation_data, batch_size=batch_size, shuffle=False, steps=steps,
+                     steps_arg="validation_steps", data_arg="validation_data")
