@@ -257,8 +257,14 @@ class Model:
         Args:
             x: in-memory arrays (numpy, `np.matrix`, scipy sparse, or a dict by
                 input name), batched by `ArrayBatches` with the model's seed; a
-                `BatchSet`; or a generator of `(x, y)` / `(x, y, sample_weight)`
-                batches, consumed as one endless stream across epochs.
+                `BatchSet`; a Keras `Sequence` / `PyDataset` or any object with
+                `__len__` and `__getitem__` returning batches, read by index
+                (its batches reordered each epoch with `shuffle`); a torch
+                `Dataset` of samples, batched by `batch_size`, or a
+                `DataLoader`, one pass per epoch (see `streamfit.training.data`);
+                or a generator of `(x, y)` / `(x, y, sample_weight)` batches,
+                consumed as one endless stream across epochs. Give a
+                generator (`gen(...)`), not the function that makes it.
             y: targets, with arrays only.
             batch_size: rows per batch, with arrays only; the last batch of an
                 epoch holds the remaining rows.
@@ -272,7 +278,8 @@ class Model:
                 shuffling) for validation; ignored when `validation_data` is given.
             validation_data: a generator, a `BatchSet` (read as epoch 0), or an
                 `(x, y)` / `(x, y, sample_weight)` tuple of arrays.
-            shuffle: reshuffle arrays every epoch; a batch set owns its order.
+            shuffle: reshuffle arrays (and the batches of a sequence, the
+                samples of a torch `Dataset`) every epoch; a batch set owns its order.
             class_weight: `{class id: weight}` multiplying each sample's (or
                 token's) loss (unlisted classes weigh 1; `{}` is none, as
                 Keras); class ids are read from integer, 0/1 or one-hot
