@@ -53,3 +53,21 @@ def test_validation_tuples_are_batched_in_order():
     assert len(batches.batch(0, 0)) == 3
     with pytest.raises(UserError, match="^validation_steps is required with a generator"):
         validation_batches(iter([]), batch_size=2, steps=None)
+
+
+def test_what_holds_rows_is_arrays_and_what_holds_batches_is_a_sequence():
+    from streamfit.training.data import is_sequence
+
+    class Batches:
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return np.zeros((3, 2)), np.zeros(3)
+
+    assert is_sequence(Batches())
+    for rows in (np.zeros(3), sp.csr_matrix(np.eye(3)), [1, 2], (1, 2), {"a": np.zeros(2)},
+                 range(3), "abc"):
+        assert not is_sequence(rows)
+    batches, steps = batch_set(range(10), np.arange(10), batch_size=4)
+    assert isinstance(batches, ArrayBatches) and steps == 3

@@ -17,6 +17,7 @@ batch exactly once and an epoch ends after `len(seq)` batches even when
 
 from __future__ import annotations
 
+import array
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +40,12 @@ def is_sequence(x: Any) -> bool:
 
     Anything with `__len__` and `__getitem__` counts, except what holds rows
     rather than batches: arrays (numpy, scipy sparse, torch, pandas: all have
-    `shape`), lists, tuples, dicts and strings.
+    `shape`), lists, tuples, ranges, `array.array`s, dicts and strings, and
+    torch datasets and loaders (see `batch_set`).
     """
     kind = type(x)
-    if isinstance(x, (BatchSet, Iterator, list, tuple, dict, str, bytes, torch.utils.data.Dataset,
+    if isinstance(x, (BatchSet, Iterator, list, tuple, dict, range, str, bytes, bytearray,
+                      memoryview, array.array, torch.utils.data.Dataset,
                       torch.utils.data.DataLoader)) or hasattr(x, "shape"):
         return False
     return _is_keras_sequence(x) or (hasattr(kind, "__len__") and hasattr(kind, "__getitem__"))
