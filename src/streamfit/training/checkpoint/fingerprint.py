@@ -104,6 +104,10 @@ def fingerprint_of(model: Model, batches: Any, steps: int, validation: tuple[Any
             # param_groups and come back from the checkpoint.
             "optimizer_settings": _settings(model.optimizer),
             "loss": model.loss.name if model.loss is not None else None,
+            # Its settings (focal gamma, huber delta, loss_weights), not what it reads
+            # (logits or probabilities), which the first batch decides in either run.
+            "loss_settings": ({"weight": model.loss.weight, **model.loss.options}
+                              if model.loss is not None else None),
             "metrics": [metric.name for metric in model.metrics],
         },
         "class_weight": class_weight if not isinstance(class_weight, dict)
