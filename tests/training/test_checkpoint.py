@@ -147,6 +147,12 @@ def test_other_data_or_options_are_refused_naming_the_difference(tmp_path):
         _fit(tmp_path, model=slower, resume_from=tmp_path)
     with pytest.raises(UserError, match=r"user\.corpus is absent in the checkpoint but \"v2\" now"):
         _fit(tmp_path, resume_from=tmp_path, fingerprint={"corpus": "v2"})
+    weighted = _model()
+    weighted.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                     metrics=["accuracy"], loss_weights=0.5)
+    with pytest.raises(UserError, match=r"model\.loss_settings\.weight is 1\.0 in the checkpoint "
+                       r"but 0\.5 now"):
+        _fit(tmp_path, model=weighted, resume_from=tmp_path)
 
 
 def test_callbacks_must_match_the_checkpointed_run(tmp_path):
