@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,15 @@ def shared_dataset(*parts: str) -> Path:
 def write_corpus():
     """`write_corpus(path, rows, seed=0, labels=("neg", "pos"))` writes a learnable CSV."""
     return make_corpus
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on the torch backend; the test is skipped when Keras is absent."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"  # Keras reads its backend once, at import
+    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend before "
+                    "these tests, which need torch")
+    return keras

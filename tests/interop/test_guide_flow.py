@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +51,7 @@ def read_sample(split: str) -> tuple[list[str], np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def keras():
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"  # Keras reads it once, at import
-    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend")
+def keras(keras):
     # Both frameworks run the same small dense model, faster on one intra-op thread.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,15 +20,7 @@ FEATURES, CLASSES = 60, 3
 
 
 @pytest.fixture(scope="module")
-def keras():
-    """Keras on the torch backend; the test is skipped when Keras is absent."""
-    if "keras" not in sys.modules:
-        # Keras reads its backend once, at import; its default is TensorFlow.
-        os.environ["KERAS_BACKEND"] = "torch"
-    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend before "
-                    "these tests, which need torch")
+def keras(keras):
     # Small models run faster on one intra-op thread, above all on a busy machine.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

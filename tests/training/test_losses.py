@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -75,15 +72,7 @@ def test_unknown_losses_are_user_errors():
     assert get_loss(None) is None
 
 
-@pytest.fixture(scope="module")
-def keras():
-    """Keras 3 on the torch backend; skipped when Keras is absent."""
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"  # Keras reads its backend once, at import
-    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend")
-    return keras
+
 
 
 def _random(seed: int = 0) -> dict[str, np.ndarray]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -76,15 +74,7 @@ def test_running_means_state_round_trips_floats_and_tensors():
     assert RunningMeans().state_dict() == {"rows": 0, "floats": {}}
 
 
-@pytest.fixture(scope="module")
-def keras():
-    """Keras 3 on the torch backend; skipped when Keras is absent."""
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"  # Keras reads its backend once, at import
-    keras = pytest.importorskip("keras", reason="keras is not installed (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was imported with the {keras.backend.backend()} backend")
-    return keras
+
 
 
 def _batches(kind: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -114,14 +112,7 @@ def test_an_empty_sequence_is_an_error(data):
         SequenceBatches(Batches(x, y, batches=0))
 
 
-@pytest.fixture(scope="module")
-def keras():
-    if "keras" not in __import__("sys").modules:
-        os.environ["KERAS_BACKEND"] = "torch"
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("keras was imported with another backend")
-    return keras
+
 
 
 def test_a_keras_pydataset_gets_its_epoch_hooks_and_its_workers(keras, data, mlp):

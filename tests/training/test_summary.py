@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -88,11 +85,8 @@ def test_a_sample_records_shapes_and_frozen_weights_and_buffers_are_non_trainabl
 
 
 @pytest.fixture(scope="module")
-def keras():
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("rich")
+def keras(keras):
+    pytest.importorskip("rich")  # Keras prints its summary with rich
     return keras
 
 
