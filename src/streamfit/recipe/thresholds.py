@@ -8,7 +8,8 @@ rows, exactly: the candidates are the distinct probabilities themselves.
 | mode | threshold | maximises |
 | --- | --- | --- |
 | global (default) | one for all labels, repeated | micro F1 over all (row, label) pairs |
-| `per_label=True` | one per label | that label's F1; a label with no validation positives keeps the global one |
+| `per_label=True` | one per label | that label's F1 (a label without validation |
+| | | positives keeps the global threshold) |
 
 Ties (several candidates giving the same best F1) go to the higher
 threshold: fewer labels predicted for the same score. When the validation
