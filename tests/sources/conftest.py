@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from streamfit.sources import RECORD_SCHEMA, RowAccounting, SourceSpec, iter_records
+from streamfit.sources import RowAccounting, SourceSpec, iter_records
+from streamfit.sources.rows import record_schema
 
 DATASETS = Path(__file__).parents[2] / ".." / "shared" / "datasets"
 
@@ -16,7 +17,8 @@ def _read(paths, **options):
     accounting = RowAccounting()
     rows = []
     for batch in iter_records(SourceSpec(tuple(str(p) for p in paths), **options), accounting):
-        assert batch.schema.equals(RECORD_SCHEMA)
+        assert batch.schema.equals(record_schema(options.get("id") is not None,
+                                                 options.get("multi_label", False)))
         assert batch.num_rows > 0
         rows.extend(batch.to_pylist())
     assert accounting.rows_used == len(rows)

@@ -70,7 +70,8 @@ def test_spec_rejects_an_id_that_is_no_column(value):
 def test_the_id_defaults_to_none_and_comes_last():
     spec = SourceSpec(("a.csv",))
     assert spec.id is None
-    assert list(dataclasses.asdict(spec))[-1] == "id"
+    # after every older field (the multi-label fields of issue 14 follow it)
+    assert list(dataclasses.asdict(spec))[-3:] == ["id", "multi_label", "label_sep"]
     # positional construction is as it was
     assert SourceSpec(("a.csv",), "csv", ("t",), "y").label == "y"
     assert SourceSpec(("a.csv",), id="key").id == "key"

@@ -25,14 +25,21 @@ examples (`note_examples`):
 | --- | --- |
 | invalid_utf8_rows | rows whose bytes were not UTF-8 (replaced by U+FFFD; give the encoding) |
 | blank_lines | empty lines, which are not rows |
-| several_labels | fastText lines with more than one label (the first one is used) |
+| several_labels | rows with more than one label read without multi_label (the first one is used) |
 | labels_stripped | rows whose label had surrounding whitespace, stripped (" pos" is "pos"); examples |
+| duplicate_labels | multi_label: rows naming a label twice (kept once, at its first place); examples |
 | labels_differing_by_case | distinct labels equal up to case ("pos", "Pos"): kept apart, reported; examples |
 
 Labels equal up to case are not merged: they may be meant (`A` and `a`), and
 a silent merge would change what the model predicts. The accounting sees
 every yielded batch's labels (`observe_labels`, one `unique` per batch) and
 tracks up to `MAX_TRACKED_LABELS` distinct ones.
+
+A multi-label read (list labels, `SourceSpec.multi_label`) is also measured
+as it streams: `to_dict` then holds "label_cardinality" (mean labels per used
+row) and "label_sets" (how many distinct sets of labels the used rows have,
+the empty set included), counted exactly up to a 64-bit hash per set (a sum of
+one random 64-bit number per label, so 8 bytes per distinct set).
 """
 
 from __future__ import annotations
@@ -94,6 +101,7 @@ class RowAccounting:
         self.note_examples: dict[str, list[str]] = {}
         self._labels_by_case: dict[str, list[str]] = {}
         self._labels_seen = 0
+        self._label_sets: LabelSets | None = None
 
     def location(self, source: int, line: int | None) -> str:
         """Return "path:line" (or "path" when the line is unknown)."""
@@ -207,7 +215,17 @@ class RowAccounting:
 
         The note counts the distinct labels involved: "pos" then "Pos" add 2,
         a third spelling "POS" adds 1. Examples read "'pos' ~ 'Pos' ~ 'POS'".
+        A list array (a multi-label read) is also measured (`LabelSets`) and
+        its labels are checked one by one.
         """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_list(labels.type):
+            if self._label_sets is None:
+                self._label_sets = LabelSets()
+            self._label_sets.update(labels)
+            labels = pc.list_flatten(labels)
         if self._labels_seen >= MAX_TRACKED_LABELS:
             return
         found = 0
@@ -238,8 +256,10 @@ class RowAccounting:
     def to_dict(self) -> dict:
         """Return a JSON-ready dict: rows_read, rows_used, skipped, examples, notes.
 
-        And "note_examples" when a note kept examples.
+        And "note_examples" when a note kept examples; "label_cardinality"
+        and "label_sets" after a multi-label read (see the module docstring).
         """
+        sets = self._label_sets
         return {
             "rows_read": self.rows_read,
             "rows_used": self.rows_used,
@@ -248,6 +268,8 @@ class RowAccounting:
             "notes": dict(self.notes),
             **({"note_examples": {name: list(found) for name, found in self.note_examples.items()}}
                if self.note_examples else {}),
+            **({"label_cardinality": sets.cardinality, "label_sets": sets.distinct}
+               if sets is not None else {}),
         }
 
     def summary(self) -> str:
@@ -276,13 +298,95 @@ class RowAccounting:
                 "strict to skip and count bad rows")
 
 
+# Said after a note's count: what it means for the run and the fix.
+NOTE_ADVICE = {
+    "several_labels": "only the first label of each is used; pass --multi-label to keep them all",
+}
+
+
 def describe_notes(report: dict) -> list[str]:
     """Each note of an accounting report (`RowAccounting.to_dict()`) as "name: count (examples)".
 
-    The one wording of the notes, for `summary`, `streamfit inspect` and `streamfit train`.
+    The one wording of the notes, for `summary`, `streamfit inspect` and
+    `streamfit train`. A note with advice (`NOTE_ADVICE`: several_labels
+    suggests --multi-label) has it after the count, following "; ".
     """
     lines = []
     for name, count in report.get("notes", {}).items():
         found = report.get("note_examples", {}).get(name)
-        lines.append(f"{name}: {count}" + (f" ({'; '.join(found)})" if found else ""))
+        advice = f"; {NOTE_ADVICE[name]}" if name in NOTE_ADVICE else ""
+        lines.append(f"{name}: {count}" + (f" ({'; '.join(found)})" if found else "") + advice)
     return lines
+
+
+class LabelSets:
+    """Label cardinality and distinct label sets of streamed list labels.
+
+    Each label gets a 64-bit number (splitmix64 of its index in order of first
+    sight); a row's set is the wrapping sum of its labels' numbers, which is
+    the same for the same set in any order (rows hold no repeated label).
+    Distinct sums are kept as sorted uint64 arrays, merged now and then, so
+    memory is 8 bytes per distinct set plus the distinct labels.
+
+    Attributes:
+        rows: rows measured.
+        labels: labels over all rows.
+    """
+
+    def __init__(self):
+        self.rows = 0
+        self.labels = 0
+        self._index: dict[str, int] = {}
+        self._distinct = np.zeros(0, dtype=np.uint64)
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
+
+    def update(self, lists) -> None:
+        """Measure a pyarrow list<string> array of labels (no null rows)."""
+        import pyarrow.compute as pc
+
+        lengths = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+        values = pc.list_flatten(lists)
+        self.rows += len(lists)
+        self.labels += int(lengths.sum())
+        distinct = pc.unique(values)
+        ids = np.empty(len(distinct), dtype=np.uint64)
+        for i, label in enumerate(distinct.to_pylist()):
+            ids[i] = self._index.setdefault(label, len(self._index))
+        if len(values):
+            where = np.asarray(pc.index_in(values, value_set=distinct), dtype=np.int64)
+            numbers = _splitmix64(ids[where])
+        else:
+            numbers = np.zeros(0, dtype=np.uint64)
+        total = np.zeros(len(numbers) + 1, dtype=np.uint64)
+        np.cumsum(numbers, out=total[1:])
+        ends = np.cumsum(lengths)
+        sums = total[ends] - total[ends - lengths]
+        self._pending.append(np.unique(sums))
+        self._pending_size += len(self._pending[-1])
+        if self._pending_size > max(1 << 16, len(self._distinct)):
+            self._merge()
+
+    def _merge(self) -> None:
+        self._distinct = np.unique(np.concatenate([self._distinct, *self._pending]))
+        self._pending, self._pending_size = [], 0
+
+    @property
+    def cardinality(self) -> float:
+        """Mean labels per row (0.0 before any row)."""
+        return self.labels / self.rows if self.rows else 0.0
+
+    @property
+    def distinct(self) -> int:
+        """How many distinct label sets the rows have (the empty set counts as one)."""
+        self._merge()
+        return int(len(self._distinct))
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a well-mixed 64-bit number for each uint64 (wrapping)."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))

@@ -6,10 +6,12 @@ with RE2 regular expressions over the whole array.
 
 fastText: every word starting with "__label__" is a label, wherever it stands
 (as fastText itself reads it); the first one is the row's label and rows with
-more than one are counted in notes["several_labels"]. The text is the line
-without its labels, trimmed. A line without a label is "missing_label" in a
-labelled read; in an unlabelled one (label=None) labels are still removed
-from the text.
+more than one are counted in notes["several_labels"]. With
+`SourceSpec.multi_label` every label word is kept, in order (a list label,
+see `rows.clean_label_lists`), and a line without a label word is a row with
+no labels, kept. The text is the line without its labels, trimmed. A line
+without a label is "missing_label" in a labelled single-label read; in an
+unlabelled one (label=None) labels are still removed from the text.
 
 text: each line is an unlabelled document, kept as it is (without its line
 break). Blank lines are not rows in either format (notes["blank_lines"]);
@@ -27,12 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamfit.errors import OptionError, UserError
-from streamfit.sources.rows import Rows, finish_rows, to_utf8
+from streamfit.sources.rows import Rows, build_lists, finish_rows, list_parts, to_utf8
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
 LF = ord("\n")
 LABEL_WORD = r"(?:^|\s)__label__"
+LABEL_PREFIX = "__label__"
 
 
 def split_lines(chunk: bytes) -> pa.Array:
@@ -86,20 +89,36 @@ def read_lines(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[R
             lines, numbers = lines.filter(pa.array(filled)), numbers[filled]
         rows_seen += len(lines)
         if fmt == "fasttext":
-            text, label = _fasttext(lines, spec.label is not None, notes)
+            text, label = _fasttext(lines, spec.label is not None, notes, spec.multi_label)
         else:
             text, label = lines, None
-        yield finish_rows([text], label, numbers, source, notes=notes)
+        yield finish_rows([text], label, numbers, source, notes=notes,
+                          multi_label=spec.multi_label, label_sep=spec.label_sep)
     if rows_seen == 0:
         raise UserError(f"{path}: the file has no rows; remove it from the inputs or add data")
 
 
-def _fasttext(lines: pa.Array, labelled: bool,
-              notes: dict[str, int]) -> tuple[pa.Array, pa.Array | None]:
+def _fasttext(lines: pa.Array, labelled: bool, notes: dict[str, int],
+              multi_label: bool = False) -> tuple[pa.Array, pa.Array | None]:
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, r"(?:^|\s+)__label__\S*", ""))
     if not labelled:
         return text, None
+    if multi_label:
+        return text, label_words(lines)
     several = pc.greater(pc.count_substring_regex(lines, LABEL_WORD), 1)
     notes["several_labels"] = int(pc.sum(several).as_py() or 0)
     label = pc.struct_field(pc.extract_regex(lines, LABEL_WORD + r"(?P<label>\S*)"), "label")
     return text, label
+
+
+def label_words(lines: pa.Array) -> pa.Array:
+    """Every `__label__` word of each line, without the prefix, in order (a list array).
+
+    Words are split at the whitespace `LABEL_WORD` sees (RE2's `\\s`), so the
+    labels are those the single-label read takes the first of; a line
+    without one has an empty list.
+    """
+    words, rows = list_parts(pc.split_pattern_regex(lines, r"\s+"))
+    found = np.asarray(pc.starts_with(words, LABEL_PREFIX), dtype=bool)
+    labels = pc.utf8_slice_codeunits(words.filter(pa.array(found)), len(LABEL_PREFIX))
+    return build_lists(labels, rows[found], len(lines))

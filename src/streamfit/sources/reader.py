@@ -24,7 +24,8 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
     Paths, formats and the encoding are checked at once, before any row is
     read. Each batch has the columns of `rows.RECORD_SCHEMA`: `text` (string,
     never null or empty), `label` (string, never null or empty; all null when
-    `spec.label` is None), `source` (int32, index of the file in
+    `spec.label` is None; with `spec.multi_label` a list of strings, never
+    null, possibly empty: `rows.RECORD_SCHEMA_MULTI`), `source` (int32, index of the file in
     `accounting.files`) and `line` (int64, the 1-based line where the row
     starts; the row number for Parquet); then, only when `spec.id` is set,
     `id` (string, null where the row has none; `rows.record_schema(True)`).
@@ -72,7 +73,8 @@ def iter_records(spec: SourceSpec, accounting: RowAccounting) -> Iterator[pa.Rec
 def _iterate(spec: SourceSpec, accounting: RowAccounting,
              plan: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
     sources = [accounting.files.index(path) for path, _ in plan]
-    empty = pa.RecordBatch.from_pylist([], schema=record_schema(spec.id is not None))
+    empty = pa.RecordBatch.from_pylist([], schema=record_schema(spec.id is not None,
+                                                                spec.multi_label))
     for rows in prefetch(_parse(spec, plan, sources), name="streamfit-sources"):
         batch = rows.account(accounting)
         if batch is not None:

@@ -4,7 +4,9 @@ All readers end in `finish_rows`: it joins the text columns, repairs invalid
 UTF-8, drops rows without a label or text (remembering their lines), and
 builds the batch with the four columns every reader yields (`RECORD_SCHEMA`),
 plus an `id` column when the spec has one (`record_schema`). Labels are stripped of surrounding whitespace (counted in
-notes["labels_stripped"]). It is columnar; only a chunk that fails UTF-8
+notes["labels_stripped"]). With `multi_label` the `label` column is a list of
+strings (`LABEL_LIST`, see `clean_label_lists`); without it a list label keeps
+its first element (notes["several_labels"], see `first_labels`). It is columnar; only a chunk that fails UTF-8
 validation is decoded value by value. The consumer then calls `Rows.account`
 to add it all to the `RowAccounting`, which also notes labels that differ
 only by case.
@@ -30,10 +32,21 @@ RECORD_SCHEMA = pa.schema([
 # Appended to `RECORD_SCHEMA` when the spec names an id column.
 ID_FIELD = pa.field("id", pa.string())
 RECORD_SCHEMA_WITH_ID = RECORD_SCHEMA.append(ID_FIELD)
+# The `label` column of a multi-label read (`SourceSpec.multi_label`): each
+# row's labels, stripped, without empty or repeated ones; null never (a row
+# without a label is skipped), an empty list for a row with no labels.
+LABEL_LIST = pa.list_(pa.string())
+RECORD_SCHEMA_MULTI = RECORD_SCHEMA.set(1, pa.field("label", LABEL_LIST))
+RECORD_SCHEMA_MULTI_WITH_ID = RECORD_SCHEMA_MULTI.append(ID_FIELD)
 
 
-def record_schema(with_id: bool) -> pa.Schema:
-    """The schema of the record batches: `RECORD_SCHEMA`, then `id` when `with_id`."""
+def record_schema(with_id: bool, multi_label: bool = False) -> pa.Schema:
+    """The schema of the record batches: `RECORD_SCHEMA`, then `id` when `with_id`.
+
+    With `multi_label` the `label` column is `LABEL_LIST` (list of strings).
+    """
+    if multi_label:
+        return RECORD_SCHEMA_MULTI_WITH_ID if with_id else RECORD_SCHEMA_MULTI
     return RECORD_SCHEMA_WITH_ID if with_id else RECORD_SCHEMA
 
 # A structural problem found by the parser: (cause, 1-based lines of the rows).
@@ -182,12 +195,16 @@ def finish_rows(
     transform: Callable[[pa.Array], pa.Array] | None = None,
     notes: dict[str, int] | None = None,
     ids: pa.Array | None = None,
+    multi_label: bool = False,
+    label_sep: str | None = None,
 ) -> Rows:
     """Build the record batch of one chunk, keeping track of every row.
 
     Args:
         texts: the text columns of the parsed rows (binary or string).
-        label: their label column, or None for unlabelled data.
+        label: their label column, or None for unlabelled data: binary or
+            string, or a list of those (JSON Lines lists, Parquet list
+            columns, fastText lines read with `multi_label`).
         lines: the 1-based line where each parsed row starts.
         source: index of the file in `accounting.files`.
         bad: rows the parser already rejected, by cause; they count as read
@@ -199,11 +216,18 @@ def finish_rows(
             a row has none), or None when the spec has no id: the batch then
             has no `id` column. An id never makes a row skipped; it is kept
             as written (not stripped), invalid UTF-8 replaced and counted.
+        multi_label: build a `LABEL_LIST` label column (`clean_label_lists`);
+            a scalar label is a one-element list. Without it a list label
+            gives its first element (`first_labels`).
+        label_sep: with `multi_label`, split every label value on this
+            literal separator.
 
     Returns:
         The `Rows` to account for: kept rows, and skipped ones by cause
         ("missing_label" first, then "empty_text" for rows with a label;
-        unlabelled rows are kept even when their text is empty).
+        unlabelled rows are kept even when their text is empty). With
+        `multi_label` only a null label is "missing_label": an empty list,
+        or one whose labels were all blank, is a row with no labels, kept.
     """
     lines = np.asarray(lines, dtype=np.int64)
     notes = dict(notes or {})
@@ -211,7 +235,13 @@ def finish_rows(
     text, text_invalid = to_utf8(join_text(texts))
     invalid = text_invalid
     note_examples: dict[str, list[str]] = {}
-    if label is not None:
+    if label is not None and multi_label:
+        label, label_invalid = clean_label_lists(label, label_sep, notes, note_examples)
+        if label_invalid is not None:
+            invalid = label_invalid if invalid is None else invalid | label_invalid
+    elif label is not None:
+        if is_list(label.type):
+            label = first_labels(label, notes)
         label, label_invalid = to_utf8(label)
         if label_invalid is not None:
             invalid = label_invalid if invalid is None else invalid | label_invalid
@@ -225,7 +255,12 @@ def finish_rows(
     if transform is not None:
         text = transform(text)
 
-    missing_label = blank(label) if label is not None else np.zeros(len(lines), dtype=bool)
+    if label is None:
+        missing_label = np.zeros(len(lines), dtype=bool)
+    elif multi_label:
+        missing_label = np.asarray(pc.is_null(label), dtype=bool)
+    else:
+        missing_label = blank(label)
     # Unlabelled rows (prediction) are kept even when empty, so that there is one
     # prediction per input row; a labelled row without text teaches nothing.
     empty_text = blank(text) & ~missing_label if label is not None else missing_label
@@ -242,14 +277,135 @@ def finish_rows(
         batch = pa.RecordBatch.from_arrays(
             [
                 text,
-                label if label is not None else pa.nulls(len(lines), pa.string()),
+                label if label is not None else pa.nulls(len(lines),
+                                                         LABEL_LIST if multi_label else pa.string()),
                 pa.array(np.full(len(lines), source, dtype=np.int32)),
                 pa.array(lines),
                 *([] if ids is None else [ids]),
             ],
-            schema=record_schema(ids is not None),
+            schema=record_schema(ids is not None, multi_label),
         )
     return Rows(source, batch, rows_read, skipped, notes, note_examples)
+
+
+def is_list(kind: pa.DataType) -> bool:
+    """True for the Arrow list types (list, large list, fixed-size list)."""
+    return (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind))
+
+
+def list_parts(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The values of a list array and the row of each (a null row has none).
+
+    `pc.list_parent_indices` also counts values hidden under a null row,
+    which `pc.list_flatten` drops; the rows here come from the lengths.
+    """
+    lengths = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+    return pc.list_flatten(lists), np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+
+
+def build_lists(values: pa.Array, rows: np.ndarray, count: int,
+                null: np.ndarray | None = None) -> pa.Array:
+    """A list array of `count` rows from values sorted by row and the row of each.
+
+    Args:
+        values: the values, grouped by row in row order.
+        rows: the row of each value (non-decreasing).
+        count: the number of rows.
+        null: mask of the rows that are null (they must have no values).
+    """
+    offsets = np.zeros(count + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=count), out=offsets[1:])
+    mask = None if null is None or not null.any() else pa.array(null)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+
+
+def as_label_lists(label: pa.Array) -> pa.Array:
+    """A label column as a list array: a list as it is, a scalar as a one-element list.
+
+    A null scalar is a null row (a missing label).
+    """
+    if is_list(label.type):
+        return label
+    null = np.asarray(pc.is_null(label), dtype=bool)
+    rows = np.flatnonzero(~null)
+    return build_lists(label.filter(pa.array(~null)) if null.any() else label, rows,
+                       len(label), null)
+
+
+def first_labels(label: pa.Array, notes: dict[str, int]) -> pa.Array:
+    """The first element of each row of a list label column (null for a null or empty list).
+
+    Rows with more than one element are counted in notes["several_labels"]
+    (read with `multi_label` to keep them all).
+    """
+    lengths = np.asarray(pc.list_value_length(label).fill_null(0), dtype=np.int64)
+    several = int(np.count_nonzero(lengths > 1))
+    if several:
+        notes["several_labels"] = notes.get("several_labels", 0) + several
+    values = pc.list_flatten(label)
+    starts = np.cumsum(lengths) - lengths
+    return values.take(pa.array(starts, mask=lengths == 0))
+
+
+def clean_label_lists(label: pa.Array, label_sep: str | None, notes: dict[str, int],
+                      note_examples: dict[str, list[str]]) -> tuple[pa.Array, np.ndarray | None]:
+    """A multi-label column as `LABEL_LIST`: each row's labels, clean.
+
+    Each value is split on `label_sep` (when given), stripped of surrounding
+    whitespace (rows changed: notes["labels_stripped"], with examples);
+    empty pieces are dropped and a label repeated within a row is kept once,
+    at its first place (rows changed: notes["duplicate_labels"], with
+    examples). A null row stays null (the caller skips it as
+    "missing_label"); a null element of a list is dropped as empty.
+
+    Args:
+        label: binary or string values, or lists of them (`as_label_lists`).
+        label_sep: the literal separator between labels in one value, or None.
+        notes: receives the notes.
+        note_examples: receives their examples.
+
+    Returns:
+        (the list column, mask of the rows holding invalid UTF-8, replaced;
+        None when there is none).
+    """
+    lists = as_label_lists(label)
+    count = len(lists)
+    null = np.asarray(pc.is_null(lists), dtype=bool)
+    values, rows = list_parts(lists)
+    values, invalid_values = to_utf8(values)
+    invalid = None
+    if invalid_values is not None:
+        invalid = np.zeros(count, dtype=bool)
+        invalid[rows[invalid_values]] = True
+    if label_sep is not None:
+        pieces = pc.split_pattern(values, label_sep)
+        values, within = list_parts(pieces)
+        rows = rows[within]
+    stripped = pc.utf8_trim_whitespace(values)
+    changed = np.asarray(pc.fill_null(pc.not_equal(pc.binary_length(stripped),
+                                                   pc.binary_length(values)), False), dtype=bool)
+    if changed.any():
+        notes["labels_stripped"] = (notes.get("labels_stripped", 0)
+                                    + len(np.unique(rows[changed])))
+        raw = pc.unique(values.filter(pa.array(changed))).to_pylist()[:MAX_EXAMPLES]
+        note_examples["labels_stripped"] = [repr(value) for value in raw]
+    keep = np.asarray(pc.fill_null(pc.greater(pc.binary_length(stripped), 0), False), dtype=bool)
+    values, rows = stripped.filter(pa.array(keep)), rows[keep]
+    if len(rows) > len(np.unique(rows)):  # some row has several labels: look for repeats
+        positions = pa.table({"row": rows, "label": values,
+                              "at": np.arange(len(rows), dtype=np.int64)})
+        firsts = positions.group_by(["row", "label"], use_threads=False).aggregate(
+            [("at", "min")]).column("at_min")
+        first = np.zeros(len(rows), dtype=bool)
+        first[np.asarray(firsts, dtype=np.int64)] = True
+        if not first.all():
+            notes["duplicate_labels"] = (notes.get("duplicate_labels", 0)
+                                         + len(np.unique(rows[~first])))
+            repeated = pc.unique(values.filter(pa.array(~first))).to_pylist()[:MAX_EXAMPLES]
+            note_examples["duplicate_labels"] = [repr(value) for value in repeated]
+            values, rows = values.filter(pa.array(first)), rows[first]
+    return build_lists(values, rows, count, null), invalid
 
 
 def _strip_labels(label: pa.Array, notes: dict[str, int],

@@ -67,14 +67,27 @@ class SourceSpec:
             `text` is not the default ("text",). Escaped line breaks in the
             text are turned into real ones (see `presets`).
         strict: raise `DataError` on the first bad row instead of skipping it.
+        multi_label: read every label of a row: the batches' `label` column
+            is then a list of strings (`pa.list_(pa.string())`), each label
+            stripped, empty ones dropped, duplicates within a row removed
+            (first kept, notes["duplicate_labels"]). fasttext: every
+            `__label__` word; csv/tsv: the cell split on `label_sep` (an empty
+            cell is a row with no labels, kept); jsonl: a list of strings or
+            numbers, a scalar being a one-element list; parquet: a list
+            column, or a scalar one. An empty list is a valid "no label" row;
+            only a null or absent label is "missing_label". Without it, a row
+            with several labels keeps its first (notes["several_labels"]).
+        label_sep: a literal separator (";") splitting each label value into
+            several labels; needs `multi_label`.
         block_size: bytes read per chunk (1 MiB: on IMDB, 4 MiB chunks raised the
             prepare peak by about 100 MB for no measurable speed); memory holds about two chunks plus
             the longest row.
 
     Raises:
         OptionError: for an unknown format or preset, no paths, no text
-            columns, an id that is not a column name or index, or a block
-            size below 1.
+            columns, an id that is not a column name or index, a block size
+            below 1, or a `label_sep` that is empty or given without
+            `multi_label`.
     """
 
     paths: tuple[str, ...]
@@ -89,6 +102,9 @@ class SourceSpec:
     # Last, so that positional construction stays as it was; with None,
     # `dataclasses.asdict` users see one more key ("id": None).
     id: Column | None = None
+    # After `id`, for the same reason.
+    multi_label: bool = False
+    label_sep: str | None = None
 
     def __post_init__(self):
         # Frozen, so normalise in place the two arguments callers most often
@@ -116,6 +132,13 @@ class SourceSpec:
         if self.id is not None and (isinstance(self.id, bool) or not isinstance(self.id, (str, int))
                                     or self.id == "" or (isinstance(self.id, int) and self.id < 0)):
             raise OptionError("id", self.id, "is not a column; give a column name or a 0-based index")
+        if self.label_sep is not None:
+            if not self.multi_label:
+                raise OptionError("label_sep", self.label_sep, "splits a row's labels, which needs "
+                                  "multi_label (--multi-label); add it, or drop the separator")
+            if not isinstance(self.label_sep, str) or not self.label_sep:
+                raise OptionError("label_sep", self.label_sep, "is empty; give the literal text "
+                                  "between labels, like ';'")
 
 
 def split_compression(path: str) -> tuple[str, str | None]:
