@@ -28,13 +28,13 @@ def sparse_batch(n, generator, num_features=NUM_FEATURES, nnz_per_row=5):
     return dense.to_sparse_csr(), dense
 
 
-def make(name, num_classes):
+def make(name, num_classes, multi_label=False):
     if name == "sepcnn":
         return SepCNN(num_words=NUM_FEATURES, num_classes=num_classes, embedding_dim=8,
-                      filters=4)
+                      filters=4, multi_label=multi_label)
     if name == "mlp":
-        return NgramMLP(NUM_FEATURES, num_classes, units=8)
-    return FastTextModel(NUM_FEATURES, num_classes, dim=6)
+        return NgramMLP(NUM_FEATURES, num_classes, units=8, multi_label=multi_label)
+    return FastTextModel(NUM_FEATURES, num_classes, dim=6, multi_label=multi_label)
 
 
 def inputs(name, n, generator):
@@ -88,8 +88,58 @@ def test_a_few_steps_reduce_the_loss(name, num_classes):
 
 
 @pytest.mark.parametrize("name", list(MODEL_KINDS))
-def test_config_round_trip_rebuilds_the_same_model(name):
-    model = make(name, 3)
+@pytest.mark.parametrize("num_labels", [2, 5])
+def test_a_multi_label_model_has_one_logit_per_label_even_for_two(name, num_labels):
+    model = make(name, num_labels, multi_label=True)
+    out = model(inputs(name, 3, torch.Generator().manual_seed(0)))
+    assert out.shape == (3, num_labels) and model.num_outputs == num_labels
+    assert model.get_config()["multi_label"] is True
+    assert make(name, num_labels).get_config()["multi_label"] is False
+
+
+@pytest.mark.parametrize("name", list(MODEL_KINDS))
+def test_a_multi_label_model_learns_label_sets_with_binary_cross_entropy(name):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    num_labels = 3
+    # Each label is present or not on its own: several, one or none per row.
+    if name == "sepcnn":
+        target = torch.randint(0, 2, (32, num_labels), generator=generator).float()
+        words = torch.randint(1, 8, (32, LENGTH), generator=generator)
+        x = torch.where(torch.rand(32, LENGTH, generator=generator) < 0.5, words, 0)
+        for label in range(num_labels):  # label l's cue word is 10 + l, at positions 4l .. 4l+3
+            cue = slice(4 * label, 4 * label + 4)
+            x[:, cue] = torch.where(target[:, label:label + 1] > 0, 10 + label, x[:, cue])
+    else:
+        x = inputs(name, 32, generator)
+        target = (x.to_dense()[:, :num_labels] > 0).float()
+    model = make(name, num_labels, multi_label=True)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model.train()
+    losses = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        predicted = torch.sigmoid(model(x)) >= 0.5
+    assert (predicted == target.bool()).float().mean() > 0.85
+
+
+def test_multi_label_must_be_a_bool():
+    with pytest.raises(OptionError, match=r"^multi_label='yes' must be True or False"):
+        build_model("mlp", num_features=3, num_classes=2, multi_label="yes")
+
+
+@pytest.mark.parametrize("name", list(MODEL_KINDS))
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_config_round_trip_rebuilds_the_same_model(name, multi_label):
+    model = make(name, 3, multi_label=multi_label)
     config = json.loads(json.dumps(model.get_config()))
     rebuilt = build_model(name, **config)
     assert str(rebuilt) == str(model)

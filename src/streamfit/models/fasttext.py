@@ -34,17 +34,20 @@ class FastTextModel(nn.Module):
             millions of buckets, and needs an optimizer that accepts sparse
             gradients (`torch.optim.SparseAdam` for the table, `SGD`,
             `Adagrad`).
+        multi_label: one logit per label (`num_classes` of them, also for
+            two): fastText's one-vs-all (`-loss ova`).
 
     Input: `torch.sparse_csr_tensor` `[n, num_features]` float32 (mean or
     count weights) or a dense float tensor. Output: float32 logits `[n, 1]`
     when `num_classes == 2` (binary: pair with `BCEWithLogitsLoss`), else
-    `[n, num_classes]` (`CrossEntropyLoss`).
+    `[n, num_classes]` (`CrossEntropyLoss`; with `multi_label`,
+    `BCEWithLogitsLoss` on multi-hot targets).
     """
 
     accepts_sparse = True
 
     def __init__(self, num_features: int, num_classes: int, dim: int = 10,
-                 sparse_grad: bool = False):
+                 sparse_grad: bool = False, multi_label: bool = False):
         super().__init__()
         check_number("num_features", num_features, minimum=1)
         check_number("dim", dim, minimum=1)
@@ -52,7 +55,8 @@ class FastTextModel(nn.Module):
         self.num_classes = num_classes
         self.dim = dim
         self.sparse_grad = sparse_grad
-        self.num_outputs = output_units(num_classes)
+        self.multi_label = multi_label
+        self.num_outputs = output_units(num_classes, multi_label)
         self.embedding = SparseLinear(num_features, dim, init="fasttext", bias=False,
                                       sparse_grad=sparse_grad)
         self.output = nn.Linear(dim, self.num_outputs)
@@ -65,4 +69,4 @@ class FastTextModel(nn.Module):
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-ready: `FastTextModel(**config)` rebuilds it."""
         return {"num_features": self.num_features, "num_classes": self.num_classes,
-                "dim": self.dim, "sparse_grad": self.sparse_grad}
+                "dim": self.dim, "sparse_grad": self.sparse_grad, "multi_label": self.multi_label}

@@ -27,14 +27,22 @@ from torch.nn import functional as F
 from streamfit.errors import OptionError, check_number
 
 
-def output_units(num_classes: int) -> int:
+def output_units(num_classes: int, multi_label: bool = False) -> int:
     """Logits of the output layer: 1 for two classes (binary), else one per class.
 
+    Args:
+        num_classes: the classes, or the labels of a multi-label model.
+        multi_label: one logit per label, also for two (each label is a
+            yes/no question of its own, trained with binary cross-entropy).
+
     Raises:
-        OptionError: fewer than two classes (a classifier needs two).
+        OptionError: fewer than two classes (a classifier needs two), or a
+            `multi_label` that is not a bool.
     """
     check_number("num_classes", num_classes, minimum=2)
-    return 1 if num_classes == 2 else num_classes
+    if not isinstance(multi_label, bool):
+        raise OptionError("multi_label", multi_label, "must be True or False")
+    return num_classes if multi_label or num_classes > 2 else 1
 
 
 def check_dropout(dropout: float) -> None:

@@ -39,18 +39,22 @@ class NgramMLP(nn.Module):
         units: width of the hidden layers (default 64).
         dropout: rate of the dropout on the input and after each hidden
             layer (default 0.2).
+        multi_label: one logit per label (`num_classes` of them, also for
+            two), for rows that carry any number of the labels.
 
     Input: `torch.sparse_csr_tensor` `[n, num_features]` float32 (or a dense
     float tensor). Output: float32 logits `[n, 1]` when `num_classes == 2`
     (binary: pair with `BCEWithLogitsLoss`, Keras' binary_crossentropy on
     the sigmoid), else `[n, num_classes]` (pair with `CrossEntropyLoss`,
-    Keras' sparse_categorical_crossentropy on the softmax).
+    Keras' sparse_categorical_crossentropy on the softmax). With
+    `multi_label`, `[n, num_classes]` for `BCEWithLogitsLoss` on multi-hot
+    targets (Keras' sigmoid and binary_crossentropy).
     """
 
     accepts_sparse = True
 
     def __init__(self, num_features: int, num_classes: int, layers: int = 2, units: int = 64,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, multi_label: bool = False):
         super().__init__()
         check_number("num_features", num_features, minimum=1)
         # 1: the output layer alone; the bound keeps a tampered config from building for ever
@@ -62,7 +66,8 @@ class NgramMLP(nn.Module):
         self.layers = layers
         self.units = units
         self.dropout = dropout
-        self.num_outputs = output_units(num_classes)
+        self.multi_label = multi_label
+        self.num_outputs = output_units(num_classes, multi_label)
         first_width = units if layers > 1 else self.num_outputs
         self.input_layer = SparseLinear(num_features, first_width)
         hidden: list[nn.Module] = []
@@ -80,4 +85,5 @@ class NgramMLP(nn.Module):
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-ready: `NgramMLP(**config)` rebuilds it."""
         return {"num_features": self.num_features, "num_classes": self.num_classes,
-                "layers": self.layers, "units": self.units, "dropout": self.dropout}
+                "layers": self.layers, "units": self.units, "dropout": self.dropout,
+                "multi_label": self.multi_label}

@@ -72,17 +72,20 @@ class SepCNN(nn.Module):
             shorter than it is padded with zeros on the right first, which
             cannot change a max over ReLU outputs.
         dropout: rate before each pooled block and before the output.
+        multi_label: one logit per label (`num_classes` of them, also for
+            two), for rows that carry any number of the labels.
 
     Input: int64 `[n, length]` word ids (0 is padding). Output: float32
     logits `[n, 1]` when `num_classes == 2` (binary: pair with
-    `BCEWithLogitsLoss`), else `[n, num_classes]` (`CrossEntropyLoss`).
+    `BCEWithLogitsLoss`), else `[n, num_classes]` (`CrossEntropyLoss`; with
+    `multi_label`, `BCEWithLogitsLoss` on multi-hot targets).
     """
 
     accepts_sparse = False
 
     def __init__(self, num_words: int, num_classes: int, embedding_dim: int = 200,
                  blocks: int = 2, filters: int = 64, kernel_size: int = 3, pool_size: int = 3,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, multi_label: bool = False):
         super().__init__()
         check_number("num_words", num_words, minimum=1)
         for option, value in (("embedding_dim", embedding_dim), ("filters", filters),
@@ -99,7 +102,8 @@ class SepCNN(nn.Module):
         self.kernel_size = kernel_size
         self.pool_size = pool_size
         self.dropout = dropout
-        self.num_outputs = output_units(num_classes)
+        self.multi_label = multi_label
+        self.num_outputs = output_units(num_classes, multi_label)
 
         self.embedding = nn.Embedding(num_words, embedding_dim)
         with torch.no_grad():
@@ -133,4 +137,5 @@ class SepCNN(nn.Module):
         return {"num_words": self.num_words, "num_classes": self.num_classes,
                 "embedding_dim": self.embedding_dim, "blocks": self.blocks,
                 "filters": self.filters, "kernel_size": self.kernel_size,
-                "pool_size": self.pool_size, "dropout": self.dropout}
+                "pool_size": self.pool_size, "dropout": self.dropout,
+                "multi_label": self.multi_label}
