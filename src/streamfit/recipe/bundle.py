@@ -3,7 +3,10 @@
 A bundle is a directory:
 
     bundle.json        format version, source options, tokenizer, labels,
-                       feature extractor and model names and configs, training summary
+                       feature extractor and model names and configs, training summary;
+                       a multi-label bundle also `"multi_label": true` and its decision
+                       threshold(s): `"threshold": t` (one for every label) or
+                       `"thresholds": [t per label]` (a bundle without them is single-label)
     vocabulary.arrow   the word vocabulary (Arrow IPC)
     features.npz       the feature extractor's fitted arrays (loaded with allow_pickle=False)
     weights.pt         the model's state dict (loaded with torch.load(weights_only=True))
@@ -46,6 +49,7 @@ from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
+from streamfit.recipe.selection import Selection, default_selection, select
 from streamfit.sources import RECORD_SCHEMA, RowAccounting, SourceSpec, iter_records
 from streamfit.training.saving import check_weights_fit, load_weights
 from streamfit.training.tensors import (
@@ -71,6 +75,13 @@ class Bundle:
         labels: the class names, by class id.
         source: the training data's source options (`SourceSpec` fields).
         info: the training run's summary: rows, epochs, seconds, history.
+        multi_label: whether a text may carry any number of the labels (one
+            sigmoid per label), or exactly one (a softmax, or one sigmoid for
+            two classes).
+        thresholds: a multi-label bundle's decision thresholds, float64
+            `(num_classes,)` (one tuned threshold repeated, or one per
+            label): label l is predicted where its probability is at least
+            `thresholds[l]`. None for a single-label bundle.
     """
 
     tokenizer: Tokenizer
@@ -81,6 +92,8 @@ class Bundle:
     labels: LabelMap
     source: dict
     info: dict
+    multi_label: bool = False
+    thresholds: np.ndarray | None = None
 
     def featurize(self, text: pa.Array):
         """Model input for a batch of raw texts."""
@@ -88,7 +101,11 @@ class Bundle:
         return self.extractor.transform(offsets, ids)
 
     def predict_proba(self, text: pa.Array, device: torch.device | str = "cpu") -> np.ndarray:
-        """Class probabilities `[len(text), num_classes]` for raw texts."""
+        """Class probabilities `[len(text), num_classes]` for raw texts.
+
+        Single-label: a softmax (rows sum to 1). Multi-label: each label's own
+        sigmoid (each in [0, 1], no sum), to compare with `thresholds`.
+        """
         device = resolve_device(device)
         self.module.to(device)
         return self._probabilities(self.featurize(text), device)
@@ -98,10 +115,56 @@ class Bundle:
         self.module.eval()
         x = to_tensors(x, device, keep_sparse=bool(getattr(self.module, "accepts_sparse", False)))
         logits = self.module(x).float()
+        if self.multi_label:
+            return torch.sigmoid(logits).cpu().numpy()
         if logits.shape[-1] == 1:
             p = torch.sigmoid(logits[:, 0])
             return torch.stack([1 - p, p], dim=1).cpu().numpy()
         return torch.softmax(logits, dim=-1).cpu().numpy()
+
+    def predict(self, texts, k: int | None = None, threshold: float | np.ndarray | None = None, *,
+                device: torch.device | str = "cpu", batch_size: int = 1024) -> list[list[tuple[str, float]]]:
+        """The labels of raw texts with their probabilities: fastText's `predict-prob k threshold`.
+
+        Args:
+            texts: strings (a list, or a pyarrow string array).
+            k: the most labels per text; -1 for all. None: 1 for a
+                single-label bundle, all for a multi-label one.
+            threshold: the least probability a label needs (one number, or
+                one per label). None: none for a single-label bundle, the
+                bundle's tuned thresholds for a multi-label one.
+            device: where the model runs.
+            batch_size: texts per forward pass.
+
+        Returns:
+            Per text, (label, probability) pairs, most probable first (ties by
+            label id; see `streamfit.recipe.selection`). A list may be empty
+            when a threshold applies.
+
+        Raises:
+            OptionError: k is not -1 or >= 1, a threshold is not in [0, 1], or
+                `texts` is one string.
+
+        Example:
+            >>> bundle.predict(["a great film"], k=2)  # doctest: +SKIP
+            [[('pos', 0.97), ('neg', 0.03)]]
+        """
+        if isinstance(texts, str):
+            raise OptionError("texts", texts[:40], "is one string; pass a list of texts, [text]")
+        texts = texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
+        names = self.labels.names
+        answers = []
+        for start in range(0, len(texts), batch_size):
+            chosen = self.choose(self.predict_proba(texts.slice(start, batch_size), device), k, threshold)
+            answers += [[(names[label], p) for label, p in row] for row in chosen.rows()]
+        return answers
+
+    def choose(self, probabilities: np.ndarray, k: int | None = None,
+               threshold: float | np.ndarray | None = None) -> Selection:
+        """The labels `predict` names for rows of `probabilities`, flat (`selection.select`)."""
+        k, threshold = default_selection(getattr(self, "multi_label", False),
+                                         getattr(self, "thresholds", None), k, threshold)
+        return select(probabilities, k, threshold)
 
     def predict_source(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int = 1024,
                        device: str = "auto") -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
@@ -114,7 +177,9 @@ class Bundle:
             yield records, probabilities
 
     def predict_rows(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int = 1024,
-                     device: str = "auto") -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch, np.ndarray]]:
+                     device: str = "auto", *, stream: bool = False,
+                     records: Iterator[pa.RecordBatch] | None = None,
+                     ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch, np.ndarray]]:
         """Stream `(records, skipped, probabilities)`: every input row, good or bad, in order.
 
         `skipped` holds the rows that could not be read (columns `skipped`: the
@@ -129,18 +194,25 @@ class Bundle:
 
         Args:
             accounting: made with `RowAccounting(log_skips=True)`.
+            stream: answer each chunk as soon as it is read, before the next
+                one is read (standard input: an answer must not wait for
+                the next line). Otherwise the next chunk is featurized while
+                the model runs on this one.
+            records: the record batches to answer, in place of
+                `iter_records(spec, accounting)` (`sources.stdin.iter_stdin_records`).
         """
-        yield from self._predict(spec, accounting, batch_size, device, True)
+        yield from self._predict(spec, accounting, batch_size, device, True, stream, records)
 
     def _predict(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int, device: str,
-                 answer_skipped: bool) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None, np.ndarray]]:
+                 answer_skipped: bool, stream: bool = False, chunks: Iterator[pa.RecordBatch] | None = None,
+                 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None, np.ndarray]]:
         device = resolve_device(device)
         self.module.to(device)
 
         def parts():
             # The skips are taken here, as each chunk is pulled (not in
             # ordered_map's look-ahead), so they are exactly those up to its end.
-            for records in iter_records(spec, accounting):
+            for records in (iter_records(spec, accounting) if chunks is None else chunks):
                 skipped = self._skipped_batch(accounting.take_skipped()) if answer_skipped else None
                 if records.num_rows == 0:
                     # A chunk of only bad rows (iter_records yields it with log_skips):
@@ -170,7 +242,7 @@ class Bundle:
             return records, skipped, None if records is None else self.featurize(records.column("text"))
 
         with torch_threads(sparse_model_threads(self.module)):
-            for records, skipped, x in ordered_map(features, parts()):
+            for records, skipped, x in ordered_map(features, parts(), workers=1 if stream else 2):
                 if records is None:
                     yield (pa.RecordBatch.from_pylist([], schema=RECORD_SCHEMA), skipped,
                            np.zeros((0, len(self.labels.names)), np.float32))
@@ -215,6 +287,8 @@ BUNDLE_FILES = ("bundle.json", "vocabulary.arrow", "features.npz", "weights.pt")
 _CHECKPOINTS = "checkpoints"
 #: bundle.json's fields: `source`, `tokenizer`, `labels`, `features`, `model` and `info`.
 _FIELDS = ("format", "source", "tokenizer", "labels", "features", "model", "info")
+#: ... and a multi-label bundle's: `multi_label` (true), and `threshold` or `thresholds`.
+_MULTI_LABEL_FIELDS = ("multi_label", "threshold", "thresholds")
 #: The largest bundle.json read (a real one holds a few kB plus the training history).
 _MAX_JSON_BYTES = 64 << 20
 _TAMPERED = "the bundle is damaged or was tampered with; train it again or get it again from its maker"
@@ -222,7 +296,8 @@ _TAMPERED = "the bundle is damaged or was tampered with; train it again or get i
 
 def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Vocabulary,
                 extractor: FeatureExtractor, module: torch.nn.Module, model_kind: str,
-                labels: LabelMap, source: dict, info: dict, option: str = "directory") -> Path:
+                labels: LabelMap, source: dict, info: dict, option: str = "directory",
+                multi_label: bool = False, thresholds: float | list[float] | None = None) -> Path:
     """Write a bundle to `directory`, atomically replacing the streamfit bundle there, if any.
 
     The bundle is written into a locked work folder beside `directory`
@@ -235,12 +310,19 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
 
     Args:
         option: the caller's argument that gave `directory`, for messages.
+        multi_label: the module has one logit per label, for rows with any
+            number of labels (`module.multi_label`).
+        thresholds: a multi-label bundle's decision threshold: one number
+            for every label (bundle.json's `threshold`), or a list of one per
+            label (`thresholds`); each in [0, 1]. None for a single-label one.
 
     Returns:
         `directory`.
 
     Raises:
-        OptionError: `directory` cannot hold a bundle (see `check_output_dir`).
+        OptionError: `directory` cannot hold a bundle (see `check_output_dir`),
+            or `thresholds` given for a single-label bundle, missing for a
+            multi-label one, or not one number in [0, 1] per label.
         UserError: the disk is full (naming the folder and the bytes needed)
             or another write error; the old bundle is left as it was.
     """
@@ -257,6 +339,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
         "features": {"name": type(extractor).name, "config": extractor.get_config()},
         "model": {"name": model_kind, "config": module.get_config()},
         "info": info,
+        **_multi_label_fields(multi_label, thresholds, len(labels.names)),
     }, indent=1) + "\n"
     needed = (table.nbytes + sum(np.asarray(a).nbytes for a in arrays.values())
               + sum(t.numel() * t.element_size() for t in state.values()) + len(text.encode()))
@@ -278,6 +361,29 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             raise
         raise _write_error(directory, error, needed) from None
     return directory
+
+
+def _multi_label_fields(multi_label: bool, thresholds: float | list[float] | None,
+                        num_labels: int) -> dict:
+    """bundle.json's multi-label fields: none for a single-label bundle.
+
+    Raises:
+        OptionError: `thresholds` that do not fit `multi_label` and the labels.
+    """
+    if not multi_label:
+        if thresholds is not None:
+            raise OptionError("thresholds", thresholds, "are a multi-label bundle's; give "
+                              "multi_label=True, or no thresholds")
+        return {}
+    if isinstance(thresholds, (list, tuple, np.ndarray)):
+        values = [float(t) for t in thresholds]
+        if len(values) == num_labels and all(0 <= t <= 1 for t in values):
+            return {"multi_label": True, "thresholds": values}
+    elif isinstance(thresholds, (int, float, np.floating)) and not isinstance(thresholds, bool) \
+            and 0 <= thresholds <= 1:
+        return {"multi_label": True, "threshold": float(thresholds)}
+    raise OptionError("thresholds", thresholds, f"must be one number in [0, 1], or a list of "
+                      f"{num_labels} (one per label), for a multi-label bundle")
 
 
 def _real_path(directory: Path) -> Path:
@@ -426,9 +532,13 @@ def load_bundle(directory: str | Path) -> Bundle:
     extractor = _extractor(meta_path, directory / "features.npz", meta["features"])
     module = _module(meta_path, directory / "weights.pt", meta["model"], meta["labels"], extractor)
     module.eval()
+    thresholds = meta.get("thresholds", meta.get("threshold"))
+    if thresholds is not None:
+        thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), (len(meta["labels"]),)).copy()
     bundle = Bundle(tokenizer=tokenizer, vocabulary=vocabulary, extractor=extractor, module=module,
                     model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
-                    source=meta["source"], info=meta.get("info", {}))
+                    source=meta["source"], info=meta.get("info", {}),
+                    multi_label=meta["multi_label"], thresholds=thresholds)
     try:  # one short text through it all: what the checks above cannot see fails here, not later
         bundle._probabilities(bundle.featurize(pa.array(["a test text"])), torch.device("cpu"))
     except (RuntimeError, IndexError, ValueError, TypeError, KeyError, pa.ArrowException) as error:
@@ -453,10 +563,10 @@ def _check_meta(path: Path, meta) -> dict:
     if meta.get("format") != BUNDLE_FORMAT:
         raise UserError(f"{path}: bundle format {meta.get('format')!r} is not "
                         f"{BUNDLE_FORMAT}; retrain with this version of streamfit")
-    unknown = [key for key in meta if key not in _FIELDS]
+    unknown = [key for key in meta if key not in _FIELDS + _MULTI_LABEL_FIELDS]
     if unknown:
         raise UserError(f"{path}: unknown field {unknown[0]!r} (a bundle has "
-                        f"{', '.join(_FIELDS)}); {_TAMPERED}")
+                        f"{', '.join(_FIELDS + _MULTI_LABEL_FIELDS)}); {_TAMPERED}")
     meta = {"info": {}, **meta}
     for key in _FIELDS[1:]:
         if key not in meta:
@@ -476,7 +586,45 @@ def _check_meta(path: Path, meta) -> dict:
         raise UserError(f"{path}: the field 'labels' must list two or more distinct class names; "
                         f"{_TAMPERED}")
     _check_source(path, meta["source"])
+    _check_multi_label(path, meta)
+    meta.setdefault("multi_label", False)
     return meta
+
+
+def _check_multi_label(path: Path, meta: dict) -> None:
+    """A multi-label bundle's fields: `multi_label` true, the model's too, and one threshold or one per label.
+
+    A bundle written before multi-label models (no `multi_label`) is single-label.
+
+    Raises:
+        UserError: a field of the wrong kind, thresholds outside [0, 1] or of a
+            single-label bundle, or a model config that says otherwise.
+    """
+    multi_label = meta.get("multi_label", False)
+    if not isinstance(multi_label, bool):
+        raise UserError(f"{path}: the field 'multi_label' is {multi_label!r}, not true or false; "
+                        f"{_TAMPERED}")
+    given = [key for key in ("threshold", "thresholds") if key in meta]
+    if not multi_label and given:
+        raise UserError(f"{path}: the field {given[0]!r} belongs to a multi-label bundle, and "
+                        f"'multi_label' is not true; {_TAMPERED}")
+    if multi_label:
+        if len(given) != 1:
+            raise UserError(f"{path}: a multi-label bundle holds one of the fields 'threshold' and "
+                            f"'thresholds', and this one holds {given or 'neither'}; {_TAMPERED}")
+        value = meta[given[0]]
+        values = value if given[0] == "thresholds" and isinstance(value, list) else [value]
+        if (given[0] == "thresholds" and (not isinstance(value, list)
+                                          or len(value) != len(meta["labels"]))) or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1
+                for t in values):
+            what = (f"a list of {len(meta['labels'])} numbers (one per label)"
+                    if given[0] == "thresholds" else "a number")
+            raise UserError(f"{path}: the field {given[0]!r} must be {what} in [0, 1]; {_TAMPERED}")
+    modelled = meta["model"]["config"].get("multi_label", False)
+    if modelled != multi_label:
+        raise UserError(f"{path}: model.config.multi_label={modelled!r} does not match the bundle's "
+                        f"multi_label={multi_label!r}; {_TAMPERED}")
 
 
 def _check_source(path: Path, source: dict) -> None:
