@@ -17,11 +17,16 @@ that is empty or only whitespace is "empty_text"; the rest are used, as
 
 JSON Lines (lines split at "\\r\\n", "\\r" or "\\n"; `json.loads`): a line
 that is empty or only whitespace is blank; one that does not parse, is not an
-object, or holds an object or array as text or label is "bad_json"; no text
-(missing or null) is "missing_text_field"; a null, missing or blank label is
-"missing_label"; a blank text is "empty_text"; numbers and booleans take the
-documented text form (an integral float is its integer, other floats their
-repr, booleans "true"/"false").
+object, or holds an object or array as text, an object as label, or a label
+list holding an object or list is "bad_json"; no text (missing or null) is
+"missing_text_field"; a label list gives its first element (None when empty;
+more than one element is noted "several_labels"); a null, missing or blank
+label is "missing_label"; a blank text is "empty_text"; numbers and booleans
+take the documented text form (an integral float is its integer, other floats
+their repr, booleans "true"/"false"). Read with multi_label, the label is the
+list of its elements (a scalar one element) split on ";", each repaired,
+stripped, blank ones and null ones dropped, repeats kept once: only a null or
+missing label is "missing_label".
 
 Both readers must give exactly those rows, skip causes and notes. Mutated
 files (bytes inserted, deleted or the file truncated) must read without a
@@ -220,11 +225,13 @@ SCALARS = st.one_of(STRINGS, st.integers(-3, 3), st.sampled_from([0.0, 1.0, 0.5,
                                                                    1e16, 2.5]),
                     st.booleans(), st.none())
 VALUES = st.one_of(SCALARS, st.just({"n": 1}), st.just([1, 2]))
+LABEL_LISTS = st.lists(st.one_of(SCALARS, st.sampled_from(["a;b", " a ; ;B", "b;a"])), max_size=4)
+LABELS = st.one_of(SCALARS, LABEL_LISTS, st.just([[1]]), st.just([{"n": 1}]))
 KEYS = st.sampled_from(["text", "label", "other", "te" + MARK])
 
 
 @st.composite
-def jsonl_files(draw):
+def jsonl_files(draw, labels=SCALARS):
     out = b""
     for _ in range(draw(st.integers(1, 12))):
         choice = draw(st.integers(0, 11))
@@ -235,7 +242,7 @@ def jsonl_files(draw):
             obj = draw(st.dictionaries(KEYS, VALUES, max_size=4))
             if choice > 3:
                 obj.setdefault("text", draw(STRINGS))
-                obj.setdefault("label", draw(SCALARS))
+                obj.setdefault("label", draw(labels))
             line = json.dumps(obj, ensure_ascii=draw(st.booleans())).encode()
             line = line.replace(MARK.encode(), b"\xff").replace(
                 json.dumps(MARK)[1:-1].encode(), b"\xff")
@@ -253,12 +260,13 @@ def _number_text(value):
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _jsonl_oracle(data: bytes):
+def _jsonl_oracle(data: bytes, multi_label: bool = False):
     lines = re.split(rb"\r\n|\r|\n", data)
     if lines and lines[-1] == b"":
         lines.pop()
     used, skipped, blank, read = [], {}, 0, 0
-    notes = {"invalid_utf8_rows": 0, "labels_stripped": 0}
+    notes = {"invalid_utf8_rows": 0, "labels_stripped": 0, "several_labels": 0,
+             "duplicate_labels": 0}
 
     def skip(cause):
         skipped[cause] = skipped.get(cause, 0) + 1
@@ -273,14 +281,24 @@ def _jsonl_oracle(data: bytes):
         except ValueError:
             skip("bad_json")
             continue
-        if not isinstance(obj, dict) or any(isinstance(obj.get(key), (dict, list))
-                                            for key in ("text", "label")):
+        if (not isinstance(obj, dict) or isinstance(obj.get("text"), (dict, list))
+                or isinstance(obj.get("label"), dict)
+                or (isinstance(obj.get("label"), list)
+                    and any(isinstance(item, (dict, list)) for item in obj["label"]))):
             skip("bad_json")
             continue
-        text, label = _number_text(obj.get("text")), _number_text(obj.get("label"))
+        text = _number_text(obj.get("text"))
         if text is None:
             skip("missing_text_field")
             continue
+        label = obj.get("label")
+        if multi_label:
+            _multi_label_row(obj.get("label"), text, number, used, skip, notes)
+            continue
+        if isinstance(label, list):
+            notes["several_labels"] += len(label) > 1
+            label = label[0] if label else None
+        label = _number_text(label)
         notes["invalid_utf8_rows"] += _invalid(text) or (label is not None and _invalid(label))
         text = _repair(text)  # an escaped "\\r" in a JSON string stays one
         label = None if label is None else _repair(label)
@@ -291,9 +309,30 @@ def _jsonl_oracle(data: bytes):
             skip("empty_text")
         else:
             used.append((label.strip(), text, number))
-    notes["labels_differing_by_case"] = _case_note(label for label, _, _ in used)
+    notes["labels_differing_by_case"] = _case_note(
+        label for labels, _, _ in used for label in (labels if multi_label else [labels]))
     notes["blank_lines"] = blank
     return used, skipped, read, notes
+
+
+def _multi_label_row(value, text, number, used, skip, notes):
+    """The multi-label reading of one object's label (see the module docstring)."""
+    if value is None:
+        notes["invalid_utf8_rows"] += _invalid(text)
+        skip("missing_label")
+        return
+    items = [_number_text(item) for item in (value if isinstance(value, list) else [value])]
+    items = [item for item in items if item is not None]
+    notes["invalid_utf8_rows"] += _invalid(text) or any(_invalid(item) for item in items)
+    pieces = [piece for item in items for piece in _repair(item).split(";")]
+    notes["labels_stripped"] += any(piece != piece.strip() for piece in pieces)
+    pieces = [piece.strip() for piece in pieces if piece.strip()]
+    labels = list(dict.fromkeys(pieces))
+    notes["duplicate_labels"] += len(labels) < len(pieces)
+    if not _repair(text).strip():
+        skip("empty_text")
+    else:
+        used.append((labels, _repair(text), number))
 
 
 @SETTINGS
@@ -312,6 +351,29 @@ def test_jsonl_matches_the_json_module(tmp_path, content, block_size):
     assert acc.skipped == skipped
     assert acc.rows_read == read
     assert acc.notes == _nonzero(notes)
+
+
+@SETTINGS
+@given(content=jsonl_files(LABELS), block_size=BLOCK_SIZES, multi_label=st.booleans())
+def test_jsonl_label_lists_match_the_json_module(tmp_path, content, block_size, multi_label):
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(content)
+    used, skipped, read, notes = _jsonl_oracle(content, multi_label)
+    options = {"multi_label": True, "label_sep": ";"} if multi_label else {}
+    try:
+        rows, acc = _read(path, block_size=block_size, **options)
+    except UserError as error:
+        assert not read or "is no key of the objects" in str(error), error
+        return
+    assert rows == used
+    assert acc.skipped == skipped
+    assert acc.rows_read == read
+    assert acc.notes == _nonzero(notes)
+    if multi_label and used:
+        report = acc.to_dict()
+        assert report["label_cardinality"] == pytest.approx(
+            sum(len(labels) for labels, _, _ in used) / len(used))
+        assert report["label_sets"] == len({frozenset(labels) for labels, _, _ in used})
 
 
 @SETTINGS

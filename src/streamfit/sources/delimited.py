@@ -49,6 +49,12 @@ Blank lines are not rows; they are counted in notes["blank_lines"].
 
 The id column (`SourceSpec.id`) is read like the label, as written (an empty
 field is an empty id); a bad row is not split into fields, so it has no id.
+
+Multi-label (`SourceSpec.multi_label`): the label cell is split on
+`SourceSpec.label_sep` (without one the cell is one label), each piece
+stripped and empty ones dropped, so an empty (or blank) cell is a row with no
+labels, kept, never "missing_label": CSV has no null cell, and a row without
+the label column at all is a "wrong_field_count" row already.
 """
 
 from __future__ import annotations
@@ -416,7 +422,8 @@ class _DelimitedFile:
         label = combined(self.label_column) if self.label_column is not None else None
         ids = combined(self.id_column) if self.id_column is not None else None
         return finish_rows([combined(i) for i in self.text_columns], label, lines, self.source,
-                           bad, self.transform, notes, ids)
+                           bad, self.transform, notes, ids, self.spec.multi_label,
+                           self.spec.label_sep)
 
 
 def read_delimited(path: str, source: int, spec: SourceSpec, fmt: str) -> Iterator[Rows]:

@@ -20,9 +20,19 @@ values: a column of `0.0`/`1.0` gives the labels "0" and "1" and one of
 or time stays as written.
 
 Bad rows: "bad_json" (the line does not parse, is not an object, or holds an
-object or array where text or label should be) and "missing_text_field"
-(none of the text keys is there, or all are null). A missing or null label is
-"missing_label". The id key (`SourceSpec.id`) is read as labels are, but a
+object or array where text should be, an object where the label should be,
+or a label list holding an object or list) and "missing_text_field" (none of
+the text keys is there, or all are null). A missing or null label is
+"missing_label".
+
+A label may be a list of strings, numbers and booleans (each in the one text
+form above). With `SourceSpec.multi_label` each element is a label and a
+scalar is a one-element list (`rows.clean_label_lists`: `label_sep` splits
+every string, labels are stripped, empty ones and a null element dropped,
+repeats kept once); `[]` is a row with no labels, kept, while a null or
+absent label stays "missing_label". Without it, a list's first element is the
+label (`[]` is "missing_label") and rows with several count in
+notes["several_labels"]. The id key (`SourceSpec.id`) is read as labels are, but a
 missing or null id, or an object or array there, is a null id, never a bad
 row (unless the key is also the text or label). Blank lines are not rows (notes["blank_lines"]). Invalid
 UTF-8 in a text or label value is replaced and counted in
@@ -41,7 +51,15 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from streamfit.errors import OptionError, UserError
-from streamfit.sources.rows import Rows, canonical_text, finish_rows, number_text
+from streamfit.sources.rows import (
+    Rows,
+    build_lists,
+    canonical_text,
+    finish_rows,
+    is_list,
+    list_parts,
+    number_text,
+)
 from streamfit.sources.spec import SourceSpec
 from streamfit.sources.streams import iter_blocks, iter_line_chunks
 
@@ -63,6 +81,35 @@ def _scalar_text(value) -> str | None:
     if isinstance(value, (bool, int, float)):
         return number_text(value)
     raise TypeError("an object or array where text is expected")
+
+
+def _label_value(value) -> str | list | None:
+    """A JSON label: text as `_scalar_text` makes it, or a list of such texts (None kept)."""
+    if isinstance(value, list):
+        return [_scalar_text(item) for item in value]
+    return _scalar_text(value)
+
+
+def _label_lists(chunked: pa.ChunkedArray) -> pa.Array | None:
+    """A list column pyarrow inferred as lists of text; None when the line parser must read it.
+
+    That is when an element is nested, or the column is malformed: pyarrow
+    26 builds lists with offsets out of bounds when a list starts with null
+    (`[null, "a"]`), so each chunk is validated first.
+    """
+    try:
+        for chunk in chunked.chunks:
+            chunk.validate(full=True)
+        column = chunked.combine_chunks()
+    except pa.ArrowException:
+        return None
+    values, rows = list_parts(column)
+    if _lost_digits(values):
+        return None
+    texts = canonical_text(values)
+    if texts is None:
+        return None
+    return build_lists(texts, rows, len(column), np.asarray(pc.is_null(column), dtype=bool))
 
 
 def _lost_digits(column: pa.Array) -> bool:
@@ -87,6 +134,9 @@ class _JsonLinesFile:
         # The key read only as the id: an object or array there is a null id, not a bad row.
         self.id_only = (self.id_key if self.id_key not in (*self.text_keys, self.label_key)
                         else None)
+        # The key read only as the label: there a list of scalars is several labels.
+        self.label_list_key = (self.label_key if self.label_key not in (*self.text_keys, self.id_key)
+                               else None)
         self.schema = pa.schema([(key, pa.string()) for key in self.wanted])
         self.infer = False
         # In inference mode, the wanted keys pyarrow must still read as strings
@@ -138,6 +188,12 @@ class _JsonLinesFile:
                 if key not in names:
                     columns[key] = pa.nulls(table.num_rows, pa.string())
                     continue
+                if key == self.label_list_key and is_list(table.schema.field(key).type):
+                    column = _label_lists(table.column(key))
+                    if column is None:
+                        return None
+                    columns[key] = column
+                    continue
                 column = table.column(key).combine_chunks()
                 if _lost_digits(column):
                     return None  # the per-line parser keeps the integer's digits
@@ -174,17 +230,25 @@ class _JsonLinesFile:
                 if not isinstance(row, dict):
                     raise TypeError("not an object")
                 fields = [self._id_text(row.get(key)) if key == self.id_only
+                          else _label_value(row.get(key)) if key == self.label_list_key
                           else _scalar_text(row.get(key)) for key in self.wanted]
             except (ValueError, TypeError):
                 bad_json.append(number)
                 continue
             good.append(number)
             for key, value in zip(self.wanted, fields, strict=True):
-                values[key].append(None if value is None else
-                                   value.encode("utf-8", "surrogateescape"))
-        columns = {key: pa.array(values[key], pa.binary()) for key in self.wanted}
+                values[key].append(_encoded(value))
+        columns = {key: self._column(key, values[key]) for key in self.wanted}
         return (columns, np.asarray(good, dtype=np.int64),
                 [("bad_json", np.asarray(bad_json, dtype=np.int64))], {"blank_lines": blank})
+
+    def _column(self, key: str, values: list) -> pa.Array:
+        """The exact path's column of one key: binary, or lists of binary for list labels."""
+        if key != self.label_list_key or not (
+                self.spec.multi_label or any(isinstance(value, list) for value in values)):
+            return pa.array(values, pa.binary())
+        return pa.array([value if value is None or isinstance(value, list) else [value]
+                         for value in values], pa.list_(pa.binary()))
 
     @staticmethod
     def _id_text(value) -> str | None:
@@ -208,7 +272,8 @@ class _JsonLinesFile:
             lines = lines[~no_text]
         label = columns[self.label_key] if self.label_key is not None else None
         ids = columns[self.id_key] if self.id_key is not None else None
-        return finish_rows(texts, label, lines, self.source, bad, notes=notes, ids=ids)
+        return finish_rows(texts, label, lines, self.source, bad, notes=notes, ids=ids,
+                           multi_label=self.spec.multi_label, label_sep=self.spec.label_sep)
 
     def _check_keys(self, chunk: bytes, columns: dict[str, pa.Array]) -> None:
         """Fail early when a wanted key is in no object of the first chunk.
@@ -231,6 +296,13 @@ class _JsonLinesFile:
             names = ", ".join(repr(name) for name in have) or "no readable keys"
             raise OptionError(role, key, f"is no key of the objects in {self.path}; the first "
                               f"one has {names}; give one of them")
+
+
+def _encoded(value: str | list | None) -> bytes | list | None:
+    """A value (or list of values) back to bytes, invalid UTF-8 restored (surrogateescape)."""
+    if isinstance(value, list):
+        return [_encoded(item) for item in value]
+    return None if value is None else value.encode("utf-8", "surrogateescape")
 
 
 def read_jsonl(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:

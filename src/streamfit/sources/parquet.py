@@ -7,6 +7,13 @@ label 1 becomes "1", a float 1.0 also "1", 0.5 "0.5", a boolean "true"); a
 null text counts as empty. The id column (`SourceSpec.id`) is read the same
 way; a null id stays null. Parquet needs random access, so a compressed (.gz, ...) Parquet file
 is refused; Parquet compresses its own pages.
+
+The label column may also be a list column (list, large list or fixed-size
+list of text, numbers or booleans, each element as above): read with
+`SourceSpec.multi_label` every element is a label (`rows.clean_label_lists`;
+a scalar column gives one-element lists, a null row is "missing_label", an
+empty list a row with no labels); without it the first element is the label
+and rows with several count in notes["several_labels"].
 """
 
 from __future__ import annotations
@@ -15,11 +22,19 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from streamfit.errors import UserError
 from streamfit.sources.columns import select_columns
-from streamfit.sources.rows import Rows, canonical_text, finish_rows
+from streamfit.sources.rows import (
+    Rows,
+    build_lists,
+    canonical_text,
+    finish_rows,
+    is_list,
+    list_parts,
+)
 from streamfit.sources.spec import COMPRESSIONS, SourceSpec, split_compression
 
 
@@ -35,6 +50,16 @@ def _as_text(column: pa.Array, name: str, path: str) -> pa.Array:
                         "boolean columns can be read as text or label")
     text = canonical_text(column)
     return column.cast(pa.string()) if text is None else text
+
+
+def _as_label(column: pa.Array, name: str, path: str) -> pa.Array:
+    """The label column as text (`_as_text`), or a list column as lists of text."""
+    kind = column.type
+    if not is_list(kind):
+        return _as_text(column, name, path)
+    values, rows = list_parts(column)
+    null = np.asarray(pc.is_null(column), dtype=bool)
+    return build_lists(_as_text(values, name, path), rows, len(column), null)
 
 
 def _batch_rows(parquet: pq.ParquetFile, block_size: int) -> int:
@@ -71,9 +96,10 @@ def read_parquet(path: str, source: int, spec: SourceSpec) -> Iterator[Rows]:
                                       columns=wanted, use_threads=False):
         texts = [_as_text(batch.column(names[i]), names[i], path) for i in text_columns]
         label = (None if label_column is None else
-                 _as_text(batch.column(names[label_column]), names[label_column], path))
+                 _as_label(batch.column(names[label_column]), names[label_column], path))
         ids = (None if id_column is None else
                _as_text(batch.column(names[id_column]), names[id_column], path))
         lines = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
         row += batch.num_rows
-        yield finish_rows(texts, label, lines, source, ids=ids)
+        yield finish_rows(texts, label, lines, source, ids=ids, multi_label=spec.multi_label,
+                          label_sep=spec.label_sep)
