@@ -20,7 +20,10 @@ class PreparedBatches(BatchSet):
     The sampler picks the row ids (a global shuffle per epoch, sharded for
     distributed training), the split reads their token ids from disk, and
     `featurize(offsets, ids)` turns them into model input (a CSR matrix of
-    TF-IDF weights, padded sequences, ...). `y` holds int64 class ids.
+    TF-IDF weights, padded sequences, ...). `y` holds int64 class ids, or for
+    a multi-label split a dense float32 multi-hot array `[batch, num_classes]`
+    (1 where the row has the label): one batch of it is small (128 rows x
+    1,000 labels is 512 KB), and the split itself keeps only label lists.
 
     Args:
         split: the prepared rows.
@@ -51,4 +54,16 @@ class PreparedBatches(BatchSet):
     def batch(self, epoch: int, step: int) -> Batch:
         rows = self.sampler.indices(epoch, step)
         offsets, ids, labels = self.split.take(rows)
+        if self.multi_label:
+            return self.featurize(offsets, ids), labels.toarray()
         return self.featurize(offsets, ids), labels.astype(np.int64)
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether `y` is multi-hot (the split holds several labels per row)."""
+        return bool(getattr(self.split, "multi_label", False))
+
+    @property
+    def num_classes(self) -> int:
+        """The width of multi-hot `y` (the split's number of classes)."""
+        return self.split.num_classes

@@ -7,7 +7,8 @@ never holds the corpus in memory, with two deliberate differences:
 
 - The ANOVA F score is computed exactly from per-class document frequencies,
   i.e. on binary presence features (the guide scores TF-IDF values, which
-  needs the whole matrix in memory).
+  needs the whole matrix in memory). Multi-label counts score each n-gram by
+  its largest one-vs-rest F over the labels (`ngrams.one_vs_rest_f_score`).
 - Rows are L2-normalised over the selected n-grams (the guide normalises over
   all n-grams with `df >= min_df`, then drops columns, leaving rows shorter
   than unit length).
@@ -21,7 +22,13 @@ import scipy.sparse
 from streamfit.errors import OptionError, check_number
 from streamfit.features.base import FeatureExtractor, count_cells
 from streamfit.features.key_index import KeyIndex
-from streamfit.prepare.ngrams import NgramCounts, check_ngram_range, doc_ngram_keys, ngram_order
+from streamfit.prepare.ngrams import (
+    NgramCounts,
+    check_ngram_range,
+    doc_ngram_keys,
+    ngram_order,
+    one_vs_rest_f_score,
+)
 
 SELECTIONS = ("f_classif", "frequency")
 NORMS = ("l2", None)
@@ -146,16 +153,18 @@ class NgramTfidf(FeatureExtractor):
                               f"counted (only {counted_min}..{counted_max}); prepare again "
                               f"with ngram_range=({n_min}, {n_max})")
         keys = np.asarray(counts.keys, dtype=np.int64)
-        class_df = np.asarray(counts.class_df, dtype=np.int64)
-        df = class_df.sum(axis=1)
+        df = counts.document_frequency()
         order = ngram_order(keys, counts.vocab_size)
         candidate = (order >= n_min) & (order <= n_max) & (df >= self.min_df)
         if not candidate.any():
             raise OptionError("min_df", self.min_df, f"is more training documents than any "
                               f"{n_min}..{n_max}-gram is in; lower min_df or train on more rows")
-        keys, class_df, df = keys[candidate], class_df[candidate], df[candidate]
-        if self.selection == "f_classif":
-            score = f_classif_from_df(class_df, counts.class_counts)
+        keys, df = keys[candidate], df[candidate]
+        if self.selection == "f_classif" and counts.multi_label:  # max over labels, one-vs-rest
+            score = one_vs_rest_f_score(counts, candidate)
+        elif self.selection == "f_classif":
+            score = f_classif_from_df(np.asarray(counts.class_df, dtype=np.int64)[candidate],
+                                      counts.class_counts)
         else:
             score = df.astype(np.float64)
         k = len(keys) if self.top_k is None else min(self.top_k, len(keys))

@@ -9,14 +9,20 @@ A prepared dataset is a folder holding these files and nothing else:
     vocabulary.arrow   the word vocabulary (Arrow IPC: word, df)
     ngrams.npz         n-gram document frequencies per class (feature selection)
     train.arrow        token ids per row and class ids (Arrow IPC file:
-    validation.arrow   `ids: list<int32>`, `label: int32`), when there is one
+    validation.arrow   `ids: list<int32>`, `label: int32`), when there is one;
+                       multi-label (the manifest's `"multi_label": true`):
+                       `ids: list<int32>`, `labels: list<int32>`, each row's
+                       class ids sorted and distinct (an empty list: no label)
 
 Split files are plain uncompressed Arrow IPC, readable by any Arrow tool.
 `PreparedSplit` never memory-maps them: pages of a mapping that has been
 touched count towards the resident set and would grow with the data over an
 epoch. It reads the file once, a record batch at a time, to record where
 each row's ids lie (8 bytes per row), and reads the rows of a batch with
-`os.preadv` into one buffer.
+`os.preadv` into one buffer. Multi-label targets stay as compact as on disk:
+the label lists' offsets and values (12 bytes per row plus 4 per label held),
+never a dense rows x labels matrix; `take` hands out a batch's multi-hot rows
+as a sparse CSR matrix.
 
 **Vouched for, not trusted.** Each data file is checksummed as it is written
 (`Checksums.open` hashes the bytes on their way to the file: no extra pass)
@@ -60,6 +66,7 @@ DATA_FILES = ("vocabulary.arrow", "ngrams.npz", "train.arrow", "validation.arrow
 KNOWN_NAMES = frozenset({MARKER, MANIFEST, *DATA_FILES})
 _READ_SIZE = 1 << 20
 SPLIT_SCHEMA = pa.schema([("ids", pa.list_(pa.int32())), ("label", pa.int32())])
+MULTI_LABEL_SPLIT_SCHEMA = pa.schema([("ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
 
 
 class CacheDamaged(UserError):  # noqa: N818 (a kind of UserError, named by what happened)
@@ -153,21 +160,42 @@ class SplitWriter:
         path: the split file.
         checksums: where the file's size and checksum are recorded when closed
             (a dataset's `Checksums`; by default, a new one).
+        multi_label: write each row's class ids as a list (`labels: list<int32>`,
+            `MULTI_LABEL_SPLIT_SCHEMA`) instead of one class id per row.
     """
 
-    def __init__(self, path: Path, checksums: Checksums | None = None):
+    def __init__(self, path: Path, checksums: Checksums | None = None, multi_label: bool = False):
         self.path = path
         self.rows = 0
+        self.multi_label = multi_label
+        self.schema = MULTI_LABEL_SPLIT_SCHEMA if multi_label else SPLIT_SCHEMA
         self.checksums = checksums or Checksums()
         self._file = self.checksums.open(path)
-        self._writer = ipc.new_file(self._file, SPLIT_SCHEMA)
+        self._writer = ipc.new_file(self._file, self.schema)
 
-    def write(self, offsets: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> None:
-        if len(labels) == 0:
+    def write(self, offsets: np.ndarray, ids: np.ndarray, labels) -> None:
+        """Append rows.
+
+        Args:
+            offsets: int64 `[n_rows + 1]` row offsets into `ids`.
+            ids: int32 word ids of the rows, concatenated.
+            labels: int32 `[n_rows]` class ids; multi-label: a pair
+                `(label_offsets int64 [n_rows + 1], label_ids int32)`.
+        """
+        rows = len(offsets) - 1
+        if rows <= 0:
             return
         lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(ids, pa.int32()))
-        self._writer.write_batch(pa.record_batch([lists, pa.array(labels, pa.int32())], schema=SPLIT_SCHEMA))
-        self.rows += len(labels)
+        if self.multi_label:
+            label_offsets, label_ids = labels
+            if len(label_offsets) != rows + 1:
+                raise ValueError(f"{rows} rows of ids but {len(label_offsets) - 1} label lists")
+            column = pa.ListArray.from_arrays(pa.array(np.asarray(label_offsets).astype(np.int32)),
+                                              pa.array(label_ids, pa.int32()))
+        else:
+            column = pa.array(labels, pa.int32())
+        self._writer.write_batch(pa.record_batch([lists, column], schema=self.schema))
+        self.rows += rows
 
     def close(self) -> None:
         self._writer.close()
@@ -179,20 +207,52 @@ class PreparedSplit:
 
     Args:
         path: a split file written by `SplitWriter`.
+        num_classes: the number of classes (the label map's size): the width
+            of multi-label targets, and the bound every class id is checked
+            against; None reads it as one more than the largest id.
+
+    Attributes:
+        multi_label: whether the file holds a list of class ids per row.
+        labels: int32 `[rows]` class ids (single-label; None in multi-label mode).
+        label_offsets: int64 `[rows + 1]` offsets into `label_values`
+            (multi-label; None otherwise).
+        label_values: int32 class ids of every row, concatenated (multi-label).
+        num_classes: as given, or found.
+
+    Raises:
+        ValueError: the file is no split file (another schema), or a class id
+            is outside `[0, num_classes)`.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, num_classes: int | None = None):
         self.path = str(path)
         self._fd: int | None = None
+        self.labels: np.ndarray | None = None
+        self.label_offsets: np.ndarray | None = None
+        self.label_values: np.ndarray | None = None
         self._load_index()
+        found = self.label_values if self.multi_label else self.labels
+        largest = int(found.max()) if len(found) else -1
+        smallest = int(found.min()) if len(found) else 0
+        self.num_classes = largest + 1 if num_classes is None else int(num_classes)
+        if smallest < 0 or largest >= self.num_classes:
+            raise ValueError(f"{Path(self.path).name} holds class id "
+                             f"{smallest if smallest < 0 else largest}, outside 0..{self.num_classes - 1}")
 
     def _load_index(self) -> None:
         # One sequential read, a record batch at a time, not a memory map: pyarrow
         # touches every page of a batch it decodes, and mapped pages count in the
         # resident set (3.4 GB at 3.6M rows once the file is in the page cache).
-        positions, lengths, labels = [], [], []
+        positions, lengths, labels, label_lengths = [], [], [], []
         with pa.OSFile(self.path) as file:
             schema = ipc.open_file(file).schema  # checks the footer and the magic bytes
+            if schema.equals(MULTI_LABEL_SPLIT_SCHEMA):
+                self.multi_label = True
+            elif schema.equals(SPLIT_SCHEMA):
+                self.multi_label = False
+            else:
+                raise ValueError(f"{Path(self.path).name} has the columns {schema.names} of types "
+                                 f"{[str(t) for t in schema.types]}, not those of a split file")
             file.seek(len(_ARROW_MAGIC))
             messages = ipc.MessageReader.open_stream(file)
             while True:
@@ -210,23 +270,43 @@ class PreparedSplit:
                 start = body_start + values.buffers()[1].address - message.body.address + values.offset * 4
                 positions.append(start + offsets[:-1] * 4)
                 lengths.append(np.diff(offsets).astype(np.int32))
-                labels.append(np.array(batch.column(1), dtype=np.int32))  # a copy: frees the body
+                if self.multi_label:
+                    targets = batch.column(1)
+                    bounds = np.asarray(targets.offsets, dtype=np.int64)
+                    label_lengths.append(np.diff(bounds))
+                    # A copy: frees the body.
+                    labels.append(np.array(targets.values, dtype=np.int32)[bounds[0]:bounds[-1]])
+                else:
+                    labels.append(np.array(batch.column(1), dtype=np.int32))  # a copy: frees the body
         self.positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
         self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
-        self.labels = np.concatenate(labels) if labels else np.zeros(0, np.int32)
+        values = np.concatenate(labels) if labels else np.zeros(0, np.int32)
+        if self.multi_label:
+            self.label_values = values
+            self.label_offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+            if label_lengths:
+                np.cumsum(np.concatenate(label_lengths), out=self.label_offsets[1:])
+        else:
+            self.labels = values
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.lengths)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_fd"] = None  # each process opens the file itself
         return state
 
-    def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def take(self, rows: np.ndarray):
         """Return `(offsets, ids, labels)` of `rows`, in that order.
 
         Rows that lie back to back in the file are read with one call.
+
+        Returns:
+            int64 `[len(rows) + 1]` offsets into `ids`; int32 word ids; and
+            the targets: int32 `[len(rows)]` class ids, or in multi-label mode
+            a float32 `scipy.sparse.csr_matrix` `[len(rows), num_classes]`
+            of ones (sorted column indices; a row without labels is empty).
         """
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
@@ -245,7 +325,31 @@ class PreparedSplit:
                 lo, hi = int(offsets[first]) * 4, int(offsets[end]) * 4
                 if hi > lo:
                     os.preadv(self._fd, [view[lo:hi]], int(starts[first]))
+        if self.multi_label:
+            return offsets, ids, self.label_matrix(rows)
         return offsets, ids, self.labels[rows]
+
+    def label_matrix(self, rows: np.ndarray | None = None):
+        """The multi-hot targets of `rows` (all rows for None) as a float32 CSR matrix.
+
+        Holds one int32 index and one float32 per label held (nothing per
+        absent label), `[len(rows), num_classes]`.
+
+        Raises:
+            ValueError: the split is single-label.
+        """
+        import scipy.sparse  # noqa: PLC0415 (only multi-label needs it; keeps the CLI's start light)
+
+        if not self.multi_label:
+            raise ValueError(f"{Path(self.path).name} is single-label: its targets are `labels`")
+        if rows is None:
+            indptr, indices = self.label_offsets, self.label_values
+        else:
+            indptr, indices = _gather_lists(self.label_offsets, self.label_values,
+                                            np.asarray(rows, dtype=np.int64))
+        return scipy.sparse.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(indptr) - 1, self.num_classes))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -254,6 +358,17 @@ class PreparedSplit:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _gather_lists(offsets: np.ndarray, values: np.ndarray,
+                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lists `rows` of the CSR-like `(offsets, values)`, as a new `(offsets, values)`."""
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    positions = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return new_offsets, values[positions]
 
 
 def has_marker(directory: Path) -> bool:

@@ -152,3 +152,114 @@ class DocFrequencyCounter:
             return pa.array([]), np.zeros((0, self.num_classes), dtype=np.int64)
         values = self._values
         return (pa.array(values) if isinstance(values, np.ndarray) else values), self._counts.astype(np.int64)
+
+
+class LabelDocFrequencyCounter:
+    """Count how many documents contain each int64 key, overall and per label, for multi-label rows.
+
+    A row holds any number of labels, so the counts are kept sparse: one
+    `(key, column, count)` cell per label a key occurs with (column
+    `num_labels` holds the key's document frequency over all rows), in
+    arrays sorted by key then column. Memory is bounded by `max_cells`, not
+    by the number of labels: when the table holds more, the keys of lowest
+    document frequency are pruned until at most half remain
+    (`pruned_max_df` keeps the largest pruned frequency, as
+    `DocFrequencyCounter` does).
+
+    Args:
+        num_labels: number of labels (class ids `0..num_labels-1`).
+        max_cells: the most cells kept (16 bytes each).
+    """
+
+    def __init__(self, num_labels: int, max_cells: int = 4_000_000):
+        self.num_labels = num_labels
+        self.max_cells = max_cells
+        self.pruned_max_df = 0
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._columns = np.zeros(0, dtype=np.int32)
+        self._counts = np.zeros(0, dtype=np.int32)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_cells = 0
+
+    def count_chunk(self, keys: np.ndarray, rows: np.ndarray, label_offsets: np.ndarray,
+                    label_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells of one chunk, without touching the running table (thread-safe).
+
+        Args:
+            keys: int64 key of each occurrence.
+            rows: the chunk row of each occurrence.
+            label_offsets: int64 `[n_rows + 1]` offsets into `label_ids`.
+            label_ids: the class ids of each row, concatenated (distinct per row).
+
+        Returns:
+            `(keys, columns, counts)` of the chunk's cells, sorted by key then column.
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(keys) == 0:
+            return keys, np.zeros(0, np.int32), np.zeros(0, np.int32)
+        distinct_keys, index = np.unique(keys, return_inverse=True)
+        size = len(distinct_keys)
+        pairs = np.unique(np.asarray(rows, dtype=np.int64) * size + index)  # one per (row, key)
+        pair_rows, pair_keys = pairs // size, pairs % size
+        label_offsets = np.asarray(label_offsets, dtype=np.int64)
+        starts = label_offsets[pair_rows]
+        lengths = label_offsets[pair_rows + 1] - starts
+        repeat = np.repeat(np.arange(len(pairs)), lengths)
+        within = np.arange(len(repeat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        labels = np.asarray(label_ids, dtype=np.int64)[starts[repeat] + within]
+        width = self.num_labels + 1
+        cells = np.concatenate((pair_keys[repeat] * width + labels, pair_keys * width + self.num_labels))
+        cells, counts = np.unique(cells, return_counts=True)
+        return (distinct_keys[cells // width], (cells % width).astype(np.int32),
+                counts.astype(np.int32))
+
+    def add(self, keys: np.ndarray, columns: np.ndarray, counts: np.ndarray) -> None:
+        """Add one chunk's `count_chunk` result to the running table."""
+        if len(keys) == 0:
+            return
+        self._pending.append((keys, columns, counts))
+        self._pending_cells += len(keys)
+        if self._pending_cells > self.max_cells // 2:
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        keys = np.concatenate([self._keys, *(k for k, _, _ in self._pending)])
+        columns = np.concatenate([self._columns, *(c for _, c, _ in self._pending)])
+        counts = np.concatenate([self._counts, *(n for _, _, n in self._pending)])
+        self._pending, self._pending_cells = [], 0
+        order = np.lexsort((columns, keys))
+        keys, columns, counts = keys[order], columns[order], counts[order]
+        first = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (columns[1:] != columns[:-1]))))
+        self._keys, self._columns = keys[first], columns[first]
+        self._counts = np.add.reduceat(counts, first).astype(np.int32)
+        if len(self._keys) > self.max_cells:
+            self._prune()
+
+    def _prune(self) -> None:
+        total = self._columns == self.num_labels  # each key's last cell: its document frequency
+        key_of_total, df = self._keys[total], self._counts[total]
+        cells = np.diff(np.concatenate(([0], np.flatnonzero(total) + 1)))  # cells per key
+        order = np.argsort(-df, kind="stable")
+        kept = int(np.searchsorted(np.cumsum(cells[order]), self.max_cells // 2, side="right"))
+        if kept < len(order):
+            self.pruned_max_df = max(self.pruned_max_df, int(df[order[kept]]))
+        keep = np.repeat(np.isin(np.arange(len(key_of_total)), order[:kept]), cells)
+        self._keys, self._columns, self._counts = self._keys[keep], self._columns[keep], self._counts[keep]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The table, as sorted unique keys with CSR-like per-label counts.
+
+        Returns:
+            `(keys, df, indptr, labels, label_df)`: int64 unique keys, int64
+            document frequency of each, int64 `[len(keys) + 1]` offsets into
+            `labels` (int32 class ids, ascending per key) and `label_df`
+            (int64 documents of that label holding the key).
+        """
+        self._merge()
+        total = self._columns == self.num_labels
+        keys, df = self._keys[total], self._counts[total].astype(np.int64)
+        indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+        indptr[1:] = np.flatnonzero(total) + 1 - np.arange(1, len(keys) + 1)
+        return keys, df, indptr, self._columns[~total], self._counts[~total].astype(np.int64)

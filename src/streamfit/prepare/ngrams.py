@@ -44,8 +44,15 @@ class NgramCounts:
         ngram_range: (n_min, n_max), the n-gram orders that were counted.
         keys: int64 `ngram_key` of each candidate n-gram (any order, unique).
         class_df: int64 `[len(keys), num_classes]`: how many training
-            documents of each class contain the n-gram (at least once).
-        class_counts: int64 `[num_classes]`: training documents per class.
+            documents of each class contain the n-gram (at least once). In
+            multi-label mode a `scipy.sparse.csr_matrix` of that shape (a
+            document counts for every label it holds; zeros are not stored).
+        class_counts: int64 `[num_classes]`: training documents per class
+            (multi-label: documents holding each label).
+        df: multi-label only: int64 `[len(keys)]` documents holding each
+            n-gram (single-label: the row sums of `class_df`).
+        documents: multi-label only: the training documents counted (single-
+            label: the sum of `class_counts`).
     """
 
     vocab_size: int
@@ -53,11 +60,105 @@ class NgramCounts:
     keys: np.ndarray
     class_df: np.ndarray
     class_counts: np.ndarray
+    df: np.ndarray | None = None
+    documents: int | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the counts are per label of multi-label rows (`class_df` sparse)."""
+        return self.df is not None
 
     @property
     def num_documents(self) -> int:
         """Training documents counted (all classes)."""
+        if self.documents is not None:
+            return int(self.documents)
         return int(self.class_counts.sum())
+
+    def document_frequency(self) -> np.ndarray:
+        """int64 `[len(keys)]`: training documents holding each n-gram."""
+        if self.df is not None:
+            return np.asarray(self.df, dtype=np.int64)
+        return np.asarray(self.class_df, dtype=np.int64).sum(axis=1)
+
+
+def one_vs_rest_f_score(counts: NgramCounts, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Multi-label feature score: the largest one-vs-rest ANOVA F over the labels.
+
+    For each label l the documents split into those holding l (`pos_l` of
+    the N) and the rest, and each n-gram is a binary presence feature,
+    present in `c` of the `pos_l` and `df - c` of the others. Its ANOVA F
+    for that two-group split (scikit-learn's `f_classif(X, y == l)` on the
+    0/1 matrix) is, with the phi coefficient of the 2x2 table,
+
+        phi**2 = (c * N - df * pos_l)**2 / (df * (N - df) * pos_l * (N - pos_l))
+        F_l    = (N - 2) * phi**2 / (1 - phi**2)
+
+    (`inf` where phi**2 is 1: the n-gram marks the label exactly), and the
+    score is `max_l F_l`. For a fixed N, F_l grows with phi**2, and so does
+    the 2x2 chi-square `N * phi**2`: ranking by this score is ranking by the
+    largest per-label chi-square. Labels held by no document or by all score
+    0. Only the labels an n-gram occurs with are stored (`class_df` sparse);
+    among the others (c = 0) phi**2 grows with `pos_l`, so the best of them
+    is the most frequent label the n-gram never occurs with, found per
+    n-gram without a dense n-grams x labels matrix.
+
+    Args:
+        counts: multi-label counts (`counts.multi_label`).
+        candidates: the n-grams to score (a boolean mask or index array over
+            `counts.keys`); None for all.
+
+    Returns:
+        float64 scores, one per scored n-gram.
+    """
+    df_all = counts.document_frequency()
+    matrix = counts.class_df.tocsr()
+    if candidates is not None:
+        matrix, df_all = matrix[candidates], df_all[candidates]
+    n = float(counts.num_documents)
+    pos = np.asarray(counts.class_counts, dtype=np.float64)
+    df = df_all.astype(np.float64)
+    rows = len(df)
+    if n <= 2 or rows == 0:
+        return np.zeros(rows)
+    eligible = (pos > 0) & (pos < n)
+
+    def f_score(c, doc_freq, positives):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            den = doc_freq * (n - doc_freq) * positives * (n - positives)
+            phi2 = np.where(den > 0, (c * n - doc_freq * positives) ** 2 / den, 0.0)
+            return np.where(phi2 >= 1 - 1e-12, np.inf, (n - 2) * phi2 / (1 - phi2))
+
+    matrix.sort_indices()
+    indptr = matrix.indptr.astype(np.int64)
+    key_of_cell = np.repeat(np.arange(rows), np.diff(indptr))
+    labels = matrix.indices.astype(np.int64)
+    score = np.zeros(rows)
+    good = eligible[labels]
+    if good.any():
+        cell = f_score(matrix.data[good].astype(np.float64), df[key_of_cell[good]], pos[labels[good]])
+        np.maximum.at(score, key_of_cell[good], cell)
+    # The best label an n-gram never occurs with: the most frequent eligible
+    # label not among its cells. With eligible labels ranked by frequency
+    # (descending), a key's cells' ranks r_0 < r_1 < ... match 0, 1, ... for
+    # a prefix; its length is the first rank missing.
+    by_frequency = np.flatnonzero(eligible)[np.argsort(-pos[eligible], kind="stable")]
+    if len(by_frequency):
+        rank = np.full(len(pos), -1, dtype=np.int64)
+        rank[by_frequency] = np.arange(len(by_frequency))
+        cell_rank = rank[labels]
+        keep = cell_rank >= 0
+        cell_key, cell_rank = key_of_cell[keep], cell_rank[keep]
+        order = np.lexsort((cell_rank, cell_key))
+        cell_key, cell_rank = cell_key[order], cell_rank[order]
+        start = np.searchsorted(cell_key, np.arange(rows))
+        position = np.arange(len(cell_key)) - start[cell_key]
+        missing = np.bincount(cell_key[cell_rank == position], minlength=rows)
+        absent = missing < len(by_frequency)
+        best = by_frequency[np.minimum(missing, len(by_frequency) - 1)]
+        zero = f_score(0.0, df, pos[best])
+        score = np.where(absent, np.maximum(score, zero), score)
+    return score
 
 
 def check_ngram_range(ngram_range, vocab_size: int, argument: str = "ngram_range") -> tuple[int, int]:

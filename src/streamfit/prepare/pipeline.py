@@ -10,6 +10,19 @@ Two streaming passes over the data, each one chunk at a time:
    frequencies per class (for feature selection) and write the token ids and
    class ids of each split.
 
+**Multi-label** (`SourceSpec.multi_label`: the sources give each row a list
+of labels). The manifest says `"multi_label": true`; `classes` in the stats
+counts rows per label, and the stats add `label_cardinality` (mean labels
+per training row) and `label_sets` (distinct label sets among them, exact up
+to `labels.MAX_LABEL_SETS`, else a lower bound with `label_sets_exact`
+false). Each split row keeps its class ids as a list (`cache.
+MULTI_LABEL_SPLIT_SCHEMA`); a validation label training never saw is dropped
+from its row (which stays, noted "unseen_labels_dropped" in the validation
+accounting), where a single-label row with one is skipped. N-gram document
+frequencies are counted per label sparsely (`counting.
+LabelDocFrequencyCounter`), for `ngrams.one_vs_rest_f_score`. Nothing holds
+a rows x labels or a (growing) n-grams x labels matrix.
+
 Nothing here holds more than one chunk of rows plus bounded tables (the
 counters prune), so memory does not grow with the data.
 
@@ -59,9 +72,9 @@ from streamfit.prepare.cache import (
     verify_contents,
     write_marker,
 )
-from streamfit.prepare.counting import DocFrequencyCounter
+from streamfit.prepare.counting import DocFrequencyCounter, LabelDocFrequencyCounter
 from streamfit.prepare.folders import cache_root, check_private, make_private_root
-from streamfit.prepare.labels import LabelCounter, LabelMap, sort_labels
+from streamfit.prepare.labels import LabelCounter, LabelMap, LabelSetCounter, sort_labels
 from streamfit.prepare.ngrams import NgramCounts, doc_ngram_keys
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.split import validation_mask
@@ -71,9 +84,14 @@ from streamfit.prepare.vocabulary import Vocabulary
 from streamfit.sources import RowAccounting, SourceSpec, iter_records, resolve_paths
 from streamfit.workspace import Workspace, sweep_stale
 
-_TOKENS_SCHEMA = pa.schema([("tokens", pa.list_(pa.string())), ("label", pa.string()),
-                            ("source", pa.int32()), ("line", pa.int64()),
-                            ("validation", pa.bool_())])
+
+def _tokens_schema(multi_label: bool) -> pa.Schema:
+    label = pa.list_(pa.string()) if multi_label else pa.string()
+    return pa.schema([("tokens", pa.list_(pa.string())), ("label", label), ("source", pa.int32()),
+                      ("line", pa.int64()), ("validation", pa.bool_())])
+
+
+_TOKENS_SCHEMA = _tokens_schema(False)
 #: Bytes of counting table the n-gram counter may hold before it prunes: about
 #: the 1.5M distinct 1-2 grams of IMDB's 25k reviews, so a corpus ten times
 #: larger costs no more memory.
@@ -126,12 +144,39 @@ class PreparedDataset:
         return self.manifest["stats"]
 
     @property
+    def multi_label(self) -> bool:
+        """Whether rows hold any number of labels (the splits' targets are label lists)."""
+        return bool(self.manifest.get("multi_label", False))
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        """int64 `[num_classes]`: training rows per class (multi-label: rows holding each label)."""
+        classes = self.stats["classes"]
+        return np.array([classes[name] for name in self.labels.names], dtype=np.int64)
+
+    @property
     def ngram_counts(self) -> NgramCounts:
         if self._ngrams is None:
             data = load_npz(self.directory / "ngrams.npz")
-            self._ngrams = NgramCounts(
-                vocab_size=len(self.vocabulary), ngram_range=tuple(self.manifest["options"]["ngram_range"]),
-                keys=data["keys"], class_df=data["class_df"], class_counts=data["class_counts"])
+            ngram_range = tuple(self.manifest["options"]["ngram_range"])
+            try:
+                if self.multi_label:
+                    import scipy.sparse  # noqa: PLC0415 (only multi-label needs it)
+
+                    class_df = scipy.sparse.csr_matrix(
+                        (data["label_df"], data["label_df_labels"], data["label_df_indptr"]),
+                        shape=(len(data["keys"]), len(self.labels)))
+                    self._ngrams = NgramCounts(
+                        vocab_size=len(self.vocabulary), ngram_range=ngram_range, keys=data["keys"],
+                        class_df=class_df, class_counts=data["class_counts"], df=data["df"],
+                        documents=int(data["documents"]))
+                else:
+                    self._ngrams = NgramCounts(
+                        vocab_size=len(self.vocabulary), ngram_range=ngram_range, keys=data["keys"],
+                        class_df=data["class_df"], class_counts=data["class_counts"])
+            except (KeyError, ValueError, TypeError) as error:
+                raise CacheDamaged(self.directory, f"ngrams.npz does not hold the n-gram counts ({error})",
+                                   "prepare it again (`streamfit prepare` with the same data)") from None
         return self._ngrams
 
 
@@ -256,12 +301,20 @@ def open_prepared(directory: str | Path, verify: bool = True) -> PreparedDataset
         raise CacheDamaged(directory, problem, fix)
     try:
         vocabulary = Vocabulary.from_table(ipc.open_file(str(directory / "vocabulary.arrow")).read_all())
-        validation = (PreparedSplit(directory / "validation.arrow")
-                      if "validation.arrow" in manifest["contents"] else None)
+        labels = LabelMap(manifest["labels"])
+        multi_label = bool(manifest.get("multi_label", False))
+        splits = {}
+        for name in ("train", "validation"):
+            if name == "validation" and "validation.arrow" not in manifest["contents"]:
+                continue
+            split = PreparedSplit(directory / f"{name}.arrow", num_classes=len(labels))
+            if split.multi_label != multi_label:
+                raise CacheDamaged(directory, f"{name}.arrow holds {'label lists' if split.multi_label else 'one label per row'}"
+                                   f" but {MANIFEST} says multi_label is {str(multi_label).lower()}", fix)
+            splits[name] = split
         return PreparedDataset(
-            directory=directory, manifest=manifest, vocabulary=vocabulary,
-            labels=LabelMap(manifest["labels"]), train=PreparedSplit(directory / "train.arrow"),
-            validation=validation)
+            directory=directory, manifest=manifest, vocabulary=vocabulary, labels=labels,
+            train=splits["train"], validation=splits.get("validation"))
     except UserError:
         raise
     except (OSError, pa.ArrowException, ValueError, KeyError, TypeError) as error:
@@ -344,6 +397,8 @@ def _size(n: int) -> str:
 
 def _build(spec, options, work: Path, validation_spec, progress, checksums: Checksums) -> dict:
     tokenizer = Tokenizer(lowercase=options.lowercase)
+    multi_label = spec.multi_label
+    tokens_schema = _tokens_schema(multi_label)
     accounting = RowAccounting(strict=spec.strict)
     progress("reading and tokenizing")
     words = DocFrequencyCounter(1)
@@ -360,17 +415,18 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
         return batch, held_out, tokens, train_tokens, counted
 
     split = options.validation_split, options.seed
-    with ipc.new_file(str(tokens_path), _TOKENS_SCHEMA) as tokens_file:
+    with ipc.new_file(str(tokens_path), tokens_schema) as tokens_file:
         for batch, held_out, tokens, train_tokens, counted in ordered_map(
                 tokenize, _assign_split(iter_records(spec, accounting), *split)):
             words.add(*counted)
             lengths.update(train_tokens)
-            train_labels.update(batch.column("label").filter(pa.array(~held_out)))
+            label_column = _label_column(batch, multi_label)
+            train_labels.update(label_column.filter(pa.array(~held_out)))
             if held_out.any():
-                validation_labels.update(batch.column("label").filter(pa.array(held_out)))
+                validation_labels.update(label_column.filter(pa.array(held_out)))
             tokens_file.write_batch(pa.record_batch(
-                [tokens, batch.column("label"), batch.column("source"), batch.column("line"),
-                 pa.array(held_out)], schema=_TOKENS_SCHEMA))
+                [tokens, label_column, batch.column("source"), batch.column("line"),
+                 pa.array(held_out)], schema=tokens_schema))
     if accounting.rows_used == 0:
         raise UserError(f"{', '.join(spec.paths)}: no usable rows ({accounting.summary()}); "
                         "check the text and label columns and the file format")
@@ -386,24 +442,32 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
 
     progress("writing token ids")
     num_classes = len(labels)
-    ngrams = DocFrequencyCounter(num_classes, max_entries=_NGRAM_TABLE_BYTES // (8 * (num_classes + 2)))
+    if multi_label:
+        ngrams = LabelDocFrequencyCounter(num_classes, max_cells=_NGRAM_TABLE_BYTES // 16)
+        label_sets = LabelSetCounter()
+    else:
+        ngrams = DocFrequencyCounter(num_classes, max_entries=_NGRAM_TABLE_BYTES // (8 * (num_classes + 2)))
     held_out_accounting = RowAccounting(strict=spec.strict)
     held_out_accounting.files = accounting.files
-    train_writer = SplitWriter(work / "train.arrow", checksums)
+    train_writer = SplitWriter(work / "train.arrow", checksums, multi_label=multi_label)
     validation_writer = None
     if options.validation_split > 0 or validation_spec is not None:
-        validation_writer = SplitWriter(work / "validation.arrow", checksums)
+        validation_writer = SplitWriter(work / "validation.arrow", checksums, multi_label=multi_label)
     n_min, n_max = options.ngram_range
 
     def encode(batch):  # on worker threads: no shared state is touched
         offsets, ids = vocabulary.lookup(batch.column("tokens"))
-        class_ids = labels.encode(batch.column("label"))
+        class_ids = _encode_labels(labels, batch.column("label"), multi_label)
         held_out = np.asarray(batch.column("validation"), dtype=bool)
         train_rows = np.flatnonzero(~held_out)
         t_offsets, t_ids = _select_rows(offsets, ids, train_rows)
-        t_labels = class_ids[train_rows]
         row_of_key, keys = doc_ngram_keys(t_offsets, t_ids, n_min, n_max, len(vocabulary))
-        counted = ngrams.count_chunk(pa.array(keys), row_of_key, t_labels)
+        if multi_label:
+            t_labels = _select_rows(*class_ids[:2], train_rows)
+            counted = ngrams.count_chunk(keys, row_of_key, *t_labels)
+        else:
+            t_labels = class_ids[train_rows]
+            counted = ngrams.count_chunk(pa.array(keys), row_of_key, t_labels)
         return batch, offsets, ids, class_ids, held_out, (t_offsets, t_ids, t_labels), counted
 
     # Plain reads, not a memory map: mapped pages once touched count towards the
@@ -414,6 +478,8 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
         for batch, offsets, ids, class_ids, held_out, train, counted in ordered_map(encode, batches):
             ngrams.add(*counted)
             train_writer.write(*train)
+            if multi_label:
+                label_sets.update(*train[2])
             if held_out.any():
                 rows = np.flatnonzero(held_out)
                 held_out_accounting.rows_read += len(rows)
@@ -426,16 +492,22 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
         held_out_accounting = RowAccounting(strict=validation_spec.strict)
         for batch in iter_records(validation_spec, held_out_accounting):
             offsets, ids = vocabulary.lookup(tokenizer(batch.column("text")))
-            class_ids = labels.encode(batch.column("label"))
+            class_ids = _encode_labels(labels, _label_column(batch, multi_label), multi_label)
             _write_known(validation_writer, offsets, ids, class_ids, np.arange(batch.num_rows),
                          batch, held_out_accounting)
     if validation_writer is not None:
         validation_writer.close()
 
-    keys, class_df = ngrams.result()
     class_counts = np.array([train_labels.counts[name] for name in labels.names], dtype=np.int64)
+    if multi_label:
+        keys, df, indptr, label_ids, label_df = ngrams.result()
+        arrays = {"keys": keys, "df": df, "label_df_indptr": indptr, "label_df_labels": label_ids,
+                  "label_df": label_df, "documents": np.int64(train_writer.rows)}
+    else:
+        keys, class_df = ngrams.result()
+        arrays = {"keys": np.asarray(keys, dtype=np.int64), "class_df": class_df}
     with checksums.open(work / "ngrams.npz") as file:
-        np.savez(file, keys=np.asarray(keys, dtype=np.int64), class_df=class_df, class_counts=class_counts)
+        np.savez(file, **arrays, class_counts=class_counts)
     median = lengths.median()
     stats = {
         "train_rows": train_writer.rows,
@@ -450,8 +522,15 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
         "ngram_pruned_max_df": ngrams.pruned_max_df,
         "word_pruned_max_df": words.pruned_max_df,
     }
+    manifest = {"format": CACHE_FORMAT}
+    if multi_label:  # a single-label manifest stays as it was: no key means single-label
+        manifest["multi_label"] = True
+        stats["label_cardinality"] = train_labels.labels / max(train_writer.rows, 1)
+        stats["label_sets"] = label_sets.count
+        if not label_sets.exact:
+            stats["label_sets_exact"] = False
     return {
-        "format": CACHE_FORMAT,
+        **manifest,
         "files": accounting.files,
         "accounting": accounting.to_dict(),
         "validation_accounting": held_out_accounting.to_dict(),
@@ -485,13 +564,45 @@ def _select_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tupl
     return new_offsets, ids[positions]
 
 
+def _label_column(batch: pa.RecordBatch, multi_label: bool) -> pa.Array:
+    """The batch's labels: a list of strings per row in multi-label mode, else a string.
+
+    In multi-label mode a plain string column (a source read without
+    multi_label) is taken as one label per row (a null: none).
+    """
+    column = batch.column("label")
+    if multi_label and not pa.types.is_list(column.type):
+        column = column.cast(pa.string())
+        present = np.asarray(column.is_valid(), dtype=bool)
+        offsets = np.zeros(len(column) + 1, dtype=np.int32)
+        np.cumsum(present, out=offsets[1:])
+        column = pa.ListArray.from_arrays(pa.array(offsets), column.drop_null())
+    elif multi_label and column.type != pa.list_(pa.string()):
+        column = column.cast(pa.list_(pa.string()))
+    return column
+
+
+def _encode_labels(labels: LabelMap, column: pa.Array, multi_label: bool):
+    """Class ids per row, or in multi-label mode `encode_lists`' `(offsets, ids, unknown)`."""
+    return labels.encode_lists(column) if multi_label else labels.encode(column)
+
+
 def _write_known(writer, offsets, ids, class_ids, rows, batch, accounting: RowAccounting) -> None:
     """Write `rows` (counted as used) whose label training saw.
 
     A row whose label training never saw is not mapped to some class: it is
     taken back from the used rows and skipped as `unseen_label`, with its
-    location, so the report shows it.
+    location, so the report shows it. A multi-label row (`class_ids` is then
+    `encode_lists`' result) keeps its place: its unseen labels were dropped
+    from its set, and are noted as "unseen_labels_dropped".
     """
+    if isinstance(class_ids, tuple):
+        label_offsets, label_ids, unknown = class_ids
+        # Training rows never hold a label unseen in training: all `unknown` are in `rows`.
+        accounting.note("unseen_labels_dropped", unknown)
+        v_offsets, v_ids = _select_rows(offsets, ids, rows)
+        writer.write(v_offsets, v_ids, _select_rows(label_offsets, label_ids, rows))
+        return
     unknown = rows[class_ids[rows] < 0]
     if len(unknown):
         accounting.reject("unseen_label", np.asarray(batch.column("source"))[unknown],
