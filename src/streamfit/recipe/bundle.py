@@ -162,8 +162,7 @@ class Bundle:
     def choose(self, probabilities: np.ndarray, k: int | None = None,
                threshold: float | np.ndarray | None = None) -> Selection:
         """The labels `predict` names for rows of `probabilities`, flat (`selection.select`)."""
-        k, threshold = default_selection(getattr(self, "multi_label", False),
-                                         getattr(self, "thresholds", None), k, threshold)
+        k, threshold = default_selection(self.multi_label, self.thresholds, k, threshold)
         return select(probabilities, k, threshold)
 
     def predict_source(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int = 1024,

@@ -33,7 +33,16 @@ BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def open_bytes(path: str):
-    """Open `path` for reading decompressed bytes (an object with `read(n)`)."""
+    """Open `path` for reading decompressed bytes (an object with `read(n)`).
+
+    `-` while `sources.stdin` reads standard input is that stream.
+    """
+    if path == "-":
+        from streamfit.sources.stdin import served  # here: stdin imports the readers
+
+        stream = served()
+        if stream is not None:
+            return stream
     _, compression = split_compression(path)
     if compression == "xz":
         # pyarrow has no xz codec; Python's lzma streams just as well.
