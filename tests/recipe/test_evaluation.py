@@ -4,17 +4,20 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from streamfit.errors import OptionError
+from streamfit.errors import OptionError, UserError
+from streamfit.prepare.labels import LabelMap
 from streamfit.recipe.evaluation import (
     MULTI_LABEL_SCORES,
     ConfusionMatrix,
     MultiLabelCounts,
     TopKCounts,
+    evaluate_source,
     format_multilabel_report,
     format_report,
     top_k_mask,
     truth_matrix,
 )
+from streamfit.sources import RowAccounting, SourceSpec, iter_records
 
 
 def test_batches_add_up_to_one_matrix_and_exact_scores():
@@ -212,3 +215,66 @@ def test_the_scores_equal_scikit_learns():
     top.update(true, single)
     assert top.report()["recall_at_k"] == pytest.approx(
         metrics.top_k_accuracy_score(true, single, k=3, labels=range(5)))
+
+
+class WordBundle:
+    """A stand-in bundle: a label is as probable as the share of the text's words naming it."""
+
+    def __init__(self, names, multi_label, thresholds=None):
+        self.labels = LabelMap(names)
+        self.multi_label = multi_label
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float64)
+
+    def predict_source(self, spec, accounting, batch_size, device):
+        for records in iter_records(spec, accounting):
+            for start in range(0, records.num_rows, batch_size):
+                part = records.slice(start, batch_size)
+                words = [text.split() for text in part.column("text").to_pylist()]
+                p = np.array([[w.count(name) / len(w) for name in self.labels.names] for w in words])
+                yield part, p
+
+
+def test_evaluate_source_scores_a_multi_label_file_and_drops_labels_training_never_saw(tmp_path):
+    data = tmp_path / "test.txt"
+    data.write_text("__label__a __label__b a b\n"          # predicts {a, b}: exact
+                    "__label__a a a c\n"                    # a 2/3, c 1/3: predicts {a}
+                    "__label__c __label__zz c b\n"          # zz unseen, dropped: truth {c}
+                    "c c c\n"                               # no label: a valid row, predicts {c}
+                    "__label__b a\n")                       # predicts {a}: wrong
+    bundle = WordBundle(["a", "b", "c"], True, [0.5, 0.5, 0.5])
+    accounting = RowAccounting()
+    report = evaluate_source(bundle, SourceSpec(paths=(str(data),), format="fasttext"), accounting,
+                             k=1, batch_size=2, device="cpu")
+    truth = [{0, 1}, {0}, {2}, set(), {1}]
+    predicted = [{0, 1}, {0}, {1, 2}, {2}, {0}]
+    expected = reference_scores(truth, predicted, 3)
+    assert report["samples"] == 5 and report["multi_label"] is True
+    for name in MULTI_LABEL_SCORES[:-1]:
+        assert report[name] == pytest.approx(expected[name]), name
+    probabilities = np.array([[0.5, 0.5, 0], [2 / 3, 0, 1 / 3], [0, 0.5, 0.5], [0, 0, 1], [1, 0, 0]])
+    precision, recall = reference_at_k(truth, probabilities, 1)
+    assert (report["precision_at_k"], report["recall_at_k"]) == (precision, recall) == (0.5, 0.4)
+    assert report["thresholds"] == [0.5, 0.5, 0.5] and report["rows_at_k"] == 4
+    assert report["data"]["notes"]["unseen_labels_dropped"] == 1
+    assert "threshold: 0.5000" in format_multilabel_report(report)
+
+
+def test_evaluate_source_on_one_label_rows_keeps_its_report_and_adds_p_at_k(tmp_path):
+    data = tmp_path / "test.txt"
+    data.write_text("__label__a a b\n__label__b b b a\n__label__c a c c\n__label__zz a\n")
+    bundle = WordBundle(["a", "b", "c"], False)
+    spec = SourceSpec(paths=(str(data),), format="fasttext")
+    report = evaluate_source(bundle, spec, RowAccounting(), k=2, batch_size=8, device="cpu")
+    # row 1: a 1/2 = b 1/2, argmax a (right); row 2: b; row 3: c; zz: rejected
+    assert report["samples"] == 3 and report["accuracy"] == 1.0
+    assert (report["k"], report["precision_at_k"], report["recall_at_k"]) == (2, 0.5, 1.0)
+    assert report["data"]["skipped"] == {"unseen_label": 1}
+    with pytest.raises(OptionError, match="multi_label=True is for multi-label bundles"):
+        evaluate_source(bundle, SourceSpec(paths=(str(data),), format="fasttext", multi_label=True),
+                        RowAccounting())
+    with pytest.raises(UserError, match="evaluate needs labels"):
+        evaluate_source(bundle, SourceSpec(paths=(str(data),), format="fasttext", label=None),
+                        RowAccounting())
+    data.write_text("__label__zz a\n")
+    with pytest.raises(UserError, match="no rows to evaluate"):
+        evaluate_source(bundle, spec, RowAccounting())

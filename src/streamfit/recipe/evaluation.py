@@ -30,10 +30,12 @@ Torch-free: numpy and scipy only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy import sparse
 
-from streamfit.errors import OptionError
+from streamfit.errors import OptionError, UserError
 
 
 class ConfusionMatrix:
@@ -298,11 +300,83 @@ MULTI_LABEL_SCORES = ("micro_precision", "micro_recall", "micro_f1", "macro_prec
 
 def format_multilabel_report(report: dict) -> str:
     """A multi-label report as text: `name: value` lines under the JSON names, per-label table."""
+    thresholds = report.get("thresholds") or []
+    if len(set(thresholds)) == 1:
+        chosen = [f"threshold: {thresholds[0]:.4f}"]
+    else:
+        chosen = [f"thresholds: per label, {min(thresholds):.4f} to {max(thresholds):.4f}"
+                  ] if thresholds else []
     lines = [f"samples: {report['samples']}",
              *(f"{name}: {report[name]:.4f}" for name in MULTI_LABEL_SCORES),
-             *_top_k_lines(report), "",
+             *_top_k_lines(report), *chosen, "",
              f"{'label':>12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}"]
     for label, row in report["per_label"].items():
         lines.append(f"{label[:12]:>12} {row['precision']:9.4f} {row['recall']:9.4f} "
                      f"{row['f1']:9.4f} {row['support']:9d}")
     return "\n".join(lines)
+
+
+def evaluate_source(bundle, spec, accounting, *, k: int = 1, batch_size: int = 1024,
+                    device: str = "auto") -> dict:
+    """Score a bundle on labelled data, streamed: the report `streamfit evaluate` prints.
+
+    Single-label bundles: `ConfusionMatrix`'s report; a row whose label
+    training never saw is rejected (counted as "unseen_label", with its line).
+    Multi-label bundles: `MultiLabelCounts`' report on the labels predicted at
+    or above the bundle's thresholds (`thresholds` in the report); a label
+    training never saw is dropped from its row, which stays (note
+    "unseen_labels_dropped"). Both add `TopKCounts`' P@k and R@k, and `data`
+    (the row accounting).
+
+    Args:
+        bundle: a loaded `Bundle`.
+        spec: the data, with its label column (multi-label bundles read it as
+            a list whatever `spec.multi_label` says).
+        accounting: the `RowAccounting` the rows are counted in.
+        k: the labels per row for P@k and R@k (-1: all).
+        batch_size: rows per forward pass.
+        device: "auto", "cpu" or "cuda".
+
+    Raises:
+        UserError: no label column, no rows left to score, or `multi_label`
+            asked of a single-label bundle.
+        OptionError: a bad `k`.
+    """
+    top = TopKCounts(k, len(bundle.labels))
+    if spec.label is None:
+        raise UserError("evaluate needs labels; pass --label COL")
+    if bundle.multi_label:
+        report = _multi_label(bundle, dataclasses.replace(spec, multi_label=True), accounting, top,
+                              batch_size, device)
+    elif spec.multi_label:
+        raise OptionError("multi_label", True, "is for multi-label bundles; this one was trained "
+                                               "for one label per row: leave it out")
+    else:
+        matrix = ConfusionMatrix(bundle.labels.names)
+        for records, probabilities in bundle.predict_source(spec, accounting, batch_size, device):
+            true = bundle.labels.encode(records.column("label"))
+            known = true >= 0
+            if not known.all():  # a label training never saw is reported, not mapped
+                accounting.reject("unseen_label", np.asarray(records.column("source"))[~known],
+                                  np.asarray(records.column("line"))[~known])
+            matrix.update(true[known], probabilities[known].argmax(axis=1))
+            top.update(true[known], probabilities[known])
+        report = matrix.report()
+    if report["samples"] == 0:
+        raise UserError(f"{', '.join(map(str, spec.paths))}: no rows to evaluate "
+                        f"({accounting.summary()})")
+    report.update(top.report())
+    report["data"] = accounting.to_dict()
+    return report
+
+
+def _multi_label(bundle, spec, accounting, top: TopKCounts, batch_size: int, device: str) -> dict:
+    counts = MultiLabelCounts(bundle.labels.names)
+    thresholds = np.asarray(bundle.thresholds, dtype=np.float64)
+    for records, probabilities in bundle.predict_source(spec, accounting, batch_size, device):
+        offsets, ids, unseen = bundle.labels.encode_lists(records.column("label"))
+        accounting.note("unseen_labels_dropped", unseen)
+        truth = truth_matrix(offsets, ids, len(bundle.labels))
+        counts.update(truth, probabilities >= thresholds)
+        top.update(truth, probabilities)
+    return {**counts.report(), "thresholds": thresholds.tolist()}
