@@ -59,3 +59,57 @@ def test_train_shows_the_same_notes_with_their_examples(tmp_path, capsys):
     lines = out.splitlines()
     assert "data: note labels_differing_by_case: 2 ('pos' ~ 'Pos')" in lines
     assert "data: note labels_stripped: 25 (' neg')" in lines
+
+
+MULTI = ("__label__a __label__b one two\n"
+         "__label__b three\n"
+         "__label__b __label__a __label__a four\n"   # the set {a, b} again, a repeated
+         "five, no label\n"                          # no labels: kept with --multi-label
+         "__label__c six\n")
+
+
+def test_inspect_multi_label_reports_cardinality_counts_and_sets(tmp_path, capsys):
+    data = tmp_path / "a.ft"
+    data.write_text(MULTI)
+    code, out, err = _run(capsys, "inspect", data, "--multi-label")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "rows: read 5, used 5" in lines
+    assert "classes: 3 (rows per label)" in lines
+    assert lines[lines.index("classes: 3 (rows per label)") + 1:][:3] == ["  a: 2", "  b: 3",
+                                                                         "  c: 1"]
+    assert "label cardinality: 1.200 labels per row" in lines
+    assert "label sets: 4 distinct" in lines  # {a,b} {b} {} {c}
+    assert "note duplicate_labels: 1 ('a')" in lines
+    assert not any("several_labels" in line for line in lines)
+    code, out, _ = _run(capsys, "inspect", data, "--multi-label", "--json")
+    report = json.loads(out)
+    assert report["classes"] == {"a": 2, "b": 3, "c": 1}
+    assert (report["label_cardinality"], report["label_sets"]) == (1.2, 4)
+
+
+def test_inspect_without_the_flag_says_rows_carry_several_labels(tmp_path, capsys):
+    data = tmp_path / "a.ft"
+    data.write_text(MULTI)
+    code, out, err = _run(capsys, "inspect", data)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert ("note several_labels: 2; only the first label of each is used; pass --multi-label "
+            "to keep them all") in lines
+    assert "classes: 3" in lines and "rows: read 5, used 4" in lines
+    assert not any(line.startswith(("label cardinality", "label sets")) for line in lines)
+    assert "label_cardinality" not in json.loads(_run(capsys, "inspect", data, "--json")[1])
+
+
+def test_inspect_label_sep_splits_a_csv_column_and_needs_the_flag(tmp_path, capsys):
+    data = tmp_path / "a.csv"
+    data.write_text('text,tags\none,"x; y"\ntwo,\nthree,y\n')
+    code, out, err = _run(capsys, "inspect", data, "--label", "tags", "--multi-label",
+                          "--label-sep", ";")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[lines.index("classes: 2 (rows per label)") + 1:][:2] == ["  x: 1", "  y: 2"]
+    assert "label cardinality: 1.000 labels per row" in lines
+    code, out, err = _run(capsys, "inspect", data, "--label", "tags", "--label-sep", ";")
+    assert code != 0
+    assert "--label-sep ; splits a row's labels, which needs multi_label (--multi-label)" in err

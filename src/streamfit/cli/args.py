@@ -32,6 +32,14 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tr
                              "label first, then title and text)")
     parser.add_argument("--encoding", default="utf-8" if defaults else None,
                         help="text encoding, e.g. latin-1 (default: utf-8)")
+    parser.add_argument("--multi-label", dest="multi_label", action="store_true",
+                        default=False if defaults else None,
+                        help="rows carry any number of labels: every __label__ word, a --label-sep "
+                             "list, a JSON Lines or Parquet list; an empty list is a row with no "
+                             "labels" + ("" if defaults else " (default: the bundle's)"))
+    parser.add_argument("--label-sep", dest="label_sep", default=None, metavar="SEP",
+                        help="the literal separator of a label column holding several labels, "
+                             "e.g. ';' (needs --multi-label)")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first bad row instead of skipping and counting it, "
                              "and at a damaged prepared cache instead of rebuilding it")
@@ -51,13 +59,18 @@ def source_spec(args: argparse.Namespace, *, label: bool = True) -> SourceSpec:
         options["header"] = args.header
     if args.encoding is not None:
         options["encoding"] = args.encoding
+    if args.multi_label is not None:
+        options["multi_label"] = args.multi_label
+    if args.label_sep is not None:
+        options["label_sep"] = args.label_sep
     return SourceSpec(**options)
 
 
 def bundle_overrides(args: argparse.Namespace, *, label: bool = True) -> dict:
     """Options given on the command line that replace a bundle's own."""
     overrides = {"format": args.format, "header": args.header, "encoding": args.encoding,
-                 "preset": args.preset, "strict": args.strict or None}
+                 "preset": args.preset, "strict": args.strict or None,
+                 "multi_label": args.multi_label or None, "label_sep": args.label_sep}
     if args.text is not None:
         overrides["text"] = parse_columns(args.text)
     if label and args.label is not None:

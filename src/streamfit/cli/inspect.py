@@ -1,4 +1,11 @@
-"""`streamfit inspect`: statistics, row accounting and the model recommendation."""
+"""`streamfit inspect`: statistics, row accounting and the model recommendation.
+
+With `--multi-label` the classes are counted in rows per label, and the
+report adds the label cardinality (mean labels per row) and the number of
+distinct label sets (`RowAccounting.to_dict`'s "label_cardinality" and
+"label_sets"). Without it, rows with several labels are the note
+"several_labels", which suggests the flag.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +36,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {cause}: {count} (first at {', '.join(report['examples'].get(cause, [])[:3])})")
     for note in describe_notes(report):
         print(f"note {note}")
-    print(f"classes: {len(report['classes'])}")
+    multi_label = "label_cardinality" in report
+    print(f"classes: {len(report['classes'])}" + (" (rows per label)" if multi_label else ""))
     for label, count in report["classes"].items():
         print(f"  {label}: {count}")
+    if multi_label:
+        print(f"label cardinality: {report['label_cardinality']:.3f} labels per row")
+        print(f"label sets: {report['label_sets']} distinct")
     print(f"median words per sample: {report['median_words_per_sample']:g}")
     print(f"samples / median words per sample: {report['samples_per_word_ratio']:.1f}")
     if report["recommended_model"]:
