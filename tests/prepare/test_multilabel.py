@@ -345,3 +345,46 @@ def test_a_thousand_labels_keep_memory_flat_in_rows_and_labels(tmp_path, monkeyp
     assert ds.train.label_values.nbytes + ds.train.label_offsets.nbytes == 4 * labels_held + 8 * 6001
     with np.load(tmp_path / "c2" / "ngrams.npz") as npz:
         assert "class_df" not in npz.files and npz["label_df"].size < 10 * npz["keys"].size
+
+
+@pytest.mark.parametrize("form", ["csv", "jsonl", "parquet"])
+def test_every_input_form_prepares_the_same_label_sets(tmp_path, form):
+    rows = corpus(120, seed=4)
+    if form == "csv":
+        import csv  # noqa: PLC0415
+
+        path = tmp_path / "a.csv"
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows([text, ";".join(held)] for held, text in rows)
+        data = SourceSpec((str(path),), multi_label=True, label_sep=";")
+    elif form == "jsonl":
+        path = tmp_path / "a.jsonl"
+        path.write_text("".join(json.dumps({"text": text, "label": held}) + "\n" for held, text in rows))
+        data = SourceSpec((str(path),), multi_label=True)
+    else:
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        path = tmp_path / "a.parquet"
+        pq.write_table(pa.table({"text": [t for _, t in rows], "label": [h for h, _ in rows]}), path)
+        data = SourceSpec((str(path),), multi_label=True)
+    ds = load_or_prepare(data, PrepareOptions(min_df=1), tmp_path / "cache")
+    assert ds.multi_label and len(ds.train) == 120
+    assert dense(ds.train, ds.labels.names) == [set(held) for held, _ in rows]
+    assert ds.stats["label_sets"] == len({frozenset(h) for h, _ in rows})
+
+
+def test_rows_that_all_hold_no_label_are_one_clear_error(tmp_path):
+    data = spec(write_fasttext(tmp_path / "a.txt", [([], "alpha beta")] * 5))
+    with pytest.raises(UserError, match="the training rows hold no labels"):
+        load_or_prepare(data, PrepareOptions(min_df=1), tmp_path / "cache")
+
+
+def test_switching_multi_label_on_or_off_rebuilds_the_cache(tmp_path):
+    path = write_fasttext(tmp_path / "a.txt", corpus(60))
+    single = SourceSpec((str(path),), format="fasttext")
+    assert not load_or_prepare(single, PrepareOptions(min_df=1), tmp_path / "cache").multi_label
+    multi = load_or_prepare(spec(path), PrepareOptions(min_df=1), tmp_path / "cache")
+    assert multi.multi_label and not multi.reused
+    assert not load_or_prepare(single, PrepareOptions(min_df=1), tmp_path / "cache").multi_label

@@ -7,7 +7,11 @@ A prepared dataset is a folder holding these files and nothing else:
     manifest.json      sources (paths, sizes, mtimes), options, row accounting, stats,
                        and `contents`: the size and CRC-32 of each file below
     vocabulary.arrow   the word vocabulary (Arrow IPC: word, df)
-    ngrams.npz         n-gram document frequencies per class (feature selection)
+    ngrams.npz         n-gram document frequencies per class (feature selection):
+                       `keys`, `class_df` [keys x classes], `class_counts`;
+                       multi-label: `keys`, `df`, `documents`, `class_counts`
+                       and per-label counts as CSR (`label_df_indptr`,
+                       `label_df_labels`, `label_df`), no dense keys x labels
     train.arrow        token ids per row and class ids (Arrow IPC file:
     validation.arrow   `ids: list<int32>`, `label: int32`), when there is one;
                        multi-label (the manifest's `"multi_label": true`):

@@ -431,6 +431,9 @@ def _build(spec, options, work: Path, validation_spec, progress, checksums: Chec
         raise UserError(f"{', '.join(spec.paths)}: no usable rows ({accounting.summary()}); "
                         "check the text and label columns and the file format")
     labels = train_labels.label_map()
+    if not len(labels):  # multi-label rows may all hold an empty list
+        raise UserError(f"{', '.join(spec.paths)}: the training rows hold no labels (every label "
+                        "list is empty); check the label column and --label-sep")
     if len(labels) < 2:
         raise UserError(f"{', '.join(spec.paths)}: the training rows have only one label "
                         f"({labels.names[0]!r}); a classifier needs at least two")
