@@ -229,7 +229,13 @@ class LabelDocFrequencyCounter:
         columns = np.concatenate([self._columns, *(c for _, c, _ in self._pending)])
         counts = np.concatenate([self._counts, *(n for _, _, n in self._pending)])
         self._pending, self._pending_cells = [], 0
-        order = np.lexsort((columns, keys))
+        width = self.num_labels + 1
+        if len(keys) and keys.min() >= 0 and keys.max() < np.iinfo(np.int64).max // width:
+            # One int64 code per cell; the table and each chunk are sorted runs,
+            # which a stable sort (timsort) merges in a few passes.
+            order = np.argsort(keys * width + columns, kind="stable")
+        else:
+            order = np.lexsort((columns, keys))
         keys, columns, counts = keys[order], columns[order], counts[order]
         first = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (columns[1:] != columns[:-1]))))
         self._keys, self._columns = keys[first], columns[first]
