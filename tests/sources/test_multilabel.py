@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streamfit.errors import OptionError, UserError
+from streamfit.errors import DataError, OptionError, UserError
 from streamfit.sources import RowAccounting, SourceSpec, iter_records, jsonl
-from streamfit.sources.accounting import describe_notes
+from streamfit.sources.accounting import LabelSets, describe_notes
 from streamfit.sources.rows import LABEL_LIST
 
 FASTTEXT = (
@@ -233,3 +233,32 @@ def test_parquet_nested_lists_are_refused(tmp_path, read):
     pq.write_table(pa.table({"text": ["a"], "label": pa.array([[["x"]]])}), path)
     with pytest.raises(UserError, match="column 'label' has type list"):
         read(path, multi_label=True)
+
+
+def test_label_sets_count_sets_in_any_order_across_batches_and_merges():
+    sets = LabelSets()
+    rows = [[f"l{i % 300}", f"l{i // 300}"] for i in range(90_000)]  # 90,000 distinct sets
+    for start in range(0, len(rows), 30_000):  # the distinct sums are merged past 65,536
+        sets.update(pa.array(rows[start:start + 30_000], LABEL_LIST))
+    sets.update(pa.array([list(reversed(row)) for row in rows[:1000]] + [[]] * 3, LABEL_LIST))
+    assert sets.distinct == len({frozenset(row) for row in rows}) + 1  # the empty set
+    assert sets.rows == 91_003 and sets.labels == 182_000
+    assert sets.cardinality == pytest.approx(182_000 / 91_003)
+    assert LabelSets().cardinality == 0.0 and LabelSets().distinct == 0
+
+
+def test_multi_label_with_ids_strict_and_invalid_utf8(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"k": 1, "text": "a", "label": ["x\xff", "y"]}\n'
+                     b'{"k": 2, "text": "b", "label": []}\n'
+                     b'{"k": 3, "text": "c"}\n')
+    acc = RowAccounting()
+    table = pa.Table.from_batches(list(iter_records(
+        SourceSpec(str(path), id="k", multi_label=True), acc)))
+    assert table.schema.field("label").type == LABEL_LIST
+    assert table.column("label").to_pylist() == [["x\ufffd", "y"], []]
+    assert table.column("id").to_pylist() == ["1", "2"]
+    assert acc.notes == {"invalid_utf8_rows": 1}
+    assert acc.skipped == {"missing_label": 1}
+    with pytest.raises(DataError, match=rf"^{path}:3: missing_label;"):
+        list(iter_records(SourceSpec(str(path), multi_label=True, strict=True), RowAccounting()))

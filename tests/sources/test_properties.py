@@ -382,3 +382,77 @@ def test_mutated_jsonl_files_never_crash(tmp_path, data):
     path = tmp_path / "f.jsonl"
     path.write_bytes(_mutate(data.draw, data.draw(jsonl_files())))
     _survives(path, block_size=data.draw(BLOCK_SIZES))
+
+
+# fastText lines ------------------------------------------------------------
+
+# RE2's \s (what the reader's LABEL_WORD sees): no vertical tab, nothing beyond ASCII.
+FT_SPACE = "[\t\n\f\r ]"
+FT_WORDS = ["a", "b", "B", "__label__", "__label__a", "__label__b", "__label__B", " ", "  ", "\t",
+            "\v", "\f", "\x1c", "\u00a0", "\u00e9", "_", "x__label__y"]
+
+
+@st.composite
+def fasttext_files(draw):
+    out = ""
+    for _ in range(draw(st.integers(1, 10))):
+        out += "".join(draw(st.lists(st.sampled_from(FT_WORDS), max_size=8)))
+        out += draw(st.sampled_from(["\n", "\r\n"]))
+    return out
+
+
+def _arrow_label_count(line: str) -> int:
+    """The reader's count of label words: Arrow's `count_substring_regex`, whose `^` matches
+    again after each match ("__label____label__" counts two)."""
+    count = pos = 0
+    while match := re.search(f"(?:^|{FT_SPACE})__label__", line[pos:]):
+        count, pos = count + 1, pos + match.end()
+    return count
+
+
+def _fasttext_oracle(content: str, multi_label: bool):
+    used, skipped, notes = [], {}, {"blank_lines": 0, "several_labels": 0,
+                                    "labels_stripped": 0, "duplicate_labels": 0}
+    for number, line in enumerate(re.split("\r\n|\n", content)[:-1], start=1):
+        if not line:
+            notes["blank_lines"] += 1
+            continue
+        text = re.sub(f"(?:^|{FT_SPACE}+)__label__[^\t\n\f\r ]*", "", line).strip()
+        raw = [word[9:] for word in re.split(f"{FT_SPACE}+", line) if word.startswith("__label__")]
+        if multi_label:
+            notes["labels_stripped"] += any(label != label.strip() for label in raw)
+            pieces = [label.strip() for label in raw if label.strip()]
+            label = list(dict.fromkeys(pieces))
+            notes["duplicate_labels"] += len(label) < len(pieces)
+            missing = False
+        else:
+            notes["several_labels"] += _arrow_label_count(line) > 1
+            label = raw[0] if raw else None
+            notes["labels_stripped"] += label is not None and label != label.strip()
+            label = None if label is None else label.strip()
+            missing = not label
+        if missing:
+            skipped["missing_label"] = skipped.get("missing_label", 0) + 1
+        elif not text.strip():
+            skipped["empty_text"] = skipped.get("empty_text", 0) + 1
+        else:
+            used.append((label, text, number))
+    flat = (label for labels, _, _ in used for label in (labels if multi_label else [labels]))
+    notes["labels_differing_by_case"] = _case_note(flat)
+    return used, skipped, notes
+
+
+@SETTINGS
+@given(content=fasttext_files(), block_size=BLOCK_SIZES, multi_label=st.booleans())
+def test_fasttext_labels_match_the_re_module(tmp_path, content, block_size, multi_label):
+    path = tmp_path / "f.ft"
+    path.write_bytes(content.encode())
+    used, skipped, notes = _fasttext_oracle(content, multi_label)
+    try:
+        rows, acc = _read(path, block_size=block_size, multi_label=multi_label)
+    except UserError as error:
+        assert "has no rows" in str(error) and not used and not skipped
+        return
+    assert rows == used
+    assert acc.skipped == skipped
+    assert acc.notes == _nonzero(notes)
