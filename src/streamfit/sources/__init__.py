@@ -24,6 +24,7 @@ Example:
     >>> accounting = RowAccounting()
     >>> for batch in iter_records(spec, accounting):  # doctest: +SKIP
     ...     ...  # batch columns: text, label, source, line (and id with SourceSpec(id=...))
+    ...     # with SourceSpec(multi_label=True) label is a list of strings (LABEL_LIST)
     >>> print(accounting.summary())  # doctest: +SKIP
     read 25000 rows, used 25000, skipped 0
 """
@@ -37,7 +38,7 @@ _EXPORTS = {
     "RowAccounting": "streamfit.sources.accounting",
     "resolve_paths": "streamfit.sources.paths",
     "iter_records": "streamfit.sources.reader",
-    "RECORD_SCHEMA": "streamfit.sources.rows",
+    "RECORD_SCHEMA": "streamfit.sources.rows", "LABEL_LIST": "streamfit.sources.rows",
     "COMPRESSIONS": "streamfit.sources.spec", "FORMATS": "streamfit.sources.spec",
     "PRESETS": "streamfit.sources.spec", "SourceSpec": "streamfit.sources.spec",
     "parse_columns": "streamfit.sources.spec",
