@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from streamfit.errors import OptionError
-from streamfit.recipe.config import TrainConfig, option_fields
+from streamfit.recipe.config import TrainConfig, label_sources, option_fields
+from streamfit.sources import SourceSpec
 
 
 @pytest.mark.parametrize("options, message", [
@@ -19,6 +20,11 @@ from streamfit.recipe.config import TrainConfig, option_fields
     ({"class_weight": "even"}, "class_weight='even' must be one of 'balanced' or None"),
     ({"verbose": 3}, "verbose=3 must be one of 0, 1, 2"),
     ({"ngram_range": (2, 1)}, "ngram_range=(2, 1) must be a pair (min_n, max_n) with 1 <= min_n <= max_n"),
+    ({"label_sep": ";"}, "label_sep=';' splits a row's labels, which needs multi_label (--multi-label); "
+                         "add it, or drop the separator"),
+    ({"threshold_per_label": True}, "threshold_per_label=True tunes the thresholds of a multi-label "
+                                    "model, which needs multi_label (--multi-label); add it, or drop "
+                                    "the option"),
 ])
 def test_a_bad_value_is_an_option_error_naming_the_argument(options, message):
     with pytest.raises(OptionError) as raised:
@@ -36,8 +42,29 @@ def test_the_fingerprint_holds_the_options_that_change_the_weights():
     fingerprint = TrainConfig(output="m", dropout=0.5).fingerprint()
     assert fingerprint["dropout"] == 0.5
     assert sorted(fingerprint) == [
-        "batch_size", "class_weight", "dropout", "layers", "learning_rate", "model_kind", "ngram_range",
-        "patience", "seed", "threads", "top_k", "units", "validation_split"]
+        "batch_size", "class_weight", "dropout", "label_sep", "layers", "learning_rate", "model_kind",
+        "multi_label", "ngram_range", "patience", "seed", "threads", "top_k", "units",
+        "validation_split"]
+    # The thresholds are tuned after training, on the trained weights: resuming may choose anew.
+    assert "threshold_per_label" not in TrainConfig(output="m", multi_label=True,
+                                                    threshold_per_label=True).fingerprint()
+
+
+def test_the_label_options_reach_both_sources():
+    spec, validation = SourceSpec(("a.csv",)), SourceSpec(("b.ft",))
+    config = TrainConfig(output="m", multi_label=True, label_sep=";")
+    labelled, labelled_validation = label_sources(spec, config, validation)
+    assert (labelled.multi_label, labelled.label_sep) == (True, ";")
+    assert (labelled_validation.multi_label, labelled_validation.label_sep) == (True, ";")
+    assert label_sources(spec, TrainConfig(output="m")) == (spec, None)
+    # Data that says it is multi-label is, and so is its validation data.
+    multi = SourceSpec(("a.csv",), multi_label=True, label_sep="|")
+    assert label_sources(multi, TrainConfig(output="m"), validation) == (
+        multi, SourceSpec(("b.ft",), multi_label=True))
+    with pytest.raises(OptionError) as raised:
+        label_sources(multi, config)
+    assert str(raised.value) == ("label_sep=';' differs from the data's own label_sep='|'; give the "
+                                 "separator once")
 
 
 def test_every_field_has_help_and_its_own_flag():

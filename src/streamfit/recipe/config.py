@@ -52,6 +52,9 @@ class Option:
             field's type is not that (a tuple read from one integer).
         validate: `validate(name, value)` raises an `OptionError` for a
             value that choices and bounds cannot describe, or None.
+        source: the option is also the training data's (a `SourceSpec`
+            field of the same name): its flag is among the source options
+            (`streamfit.cli.args.add_source_arguments`), not made again.
     """
 
     help: str
@@ -66,6 +69,7 @@ class Option:
     to_flag: Callable[[Any], Any] | None = None
     flag_type: type | None = None
     validate: Callable[[str, Any], None] | None = None
+    source: bool = False
 
     def flag_for(self, name: str) -> str:
         """The command line's flag of the field `name` (`batch_size` -> `--batch-size`)."""
@@ -166,7 +170,21 @@ class TrainConfig:
                   "when there is no validation data (0 for none)", metavar="F",
         bounds={"minimum": 0, "below": 1, "integer": False})
     class_weight: str | None = option(None, help="balanced: weight classes inversely to their "
-                                                 "frequency", choices=("balanced",))
+                                                 "frequency (with --multi-label each label's "
+                                                 "positive and negative rows, as one binary "
+                                                 "problem per label)", choices=("balanced",))
+    multi_label: bool = option(False, help="rows carry any number of labels (several __label__ "
+                                           "words, a --label-sep list, JSON Lines or Parquet "
+                                           "lists): one sigmoid per label with binary "
+                                           "cross-entropy, and a decision threshold tuned on the "
+                                           "validation data", source=True)
+    label_sep: str | None = option(None, help="the separator of a label column holding a list of "
+                                              "labels (';'); needs --multi-label", metavar="SEP",
+                                   source=True)
+    threshold_per_label: bool = option(
+        False, help="tune each label's own decision threshold on its F1 (a label without "
+                    "validation positives keeps the global one); by default one threshold for "
+                    "all labels, maximising micro-F1; needs --multi-label", fingerprint=False)
     device: str = option("auto", help="auto, cpu or cuda", fingerprint=False)
     workers: int = option(2, help="threads producing batches ahead of training", bounds={"minimum": 1},
                           fingerprint=False)
@@ -191,6 +209,13 @@ class TrainConfig:
     def __post_init__(self):
         for field, about in option_fields():
             about.check(field.name, getattr(self, field.name), field.default)
+        if self.label_sep is not None and not self.multi_label:
+            raise OptionError("label_sep", self.label_sep, "splits a row's labels, which needs "
+                              "multi_label (--multi-label); add it, or drop the separator")
+        if self.threshold_per_label and not self.multi_label:
+            raise OptionError("threshold_per_label", True, "tunes the thresholds of a multi-label "
+                              "model, which needs multi_label (--multi-label); add it, or drop "
+                              "the option")
 
     def fingerprint(self) -> dict[str, Any]:
         """The options a checkpoint must agree on to be resumed (see `Option.fingerprint`)."""
@@ -204,13 +229,41 @@ def option_fields() -> Iterator[tuple[dataclasses.Field, Option]]:
         yield field, field.metadata["option"]
 
 
+def label_sources(spec: SourceSpec, config: TrainConfig,
+                  validation: SourceSpec | None = None) -> tuple[SourceSpec, SourceSpec | None]:
+    """The training and validation data reading labels as `config` says.
+
+    `config.multi_label` and `config.label_sep` are set on `spec` (the data
+    is multi-label when either says so) and on `validation`, which is
+    multi-label exactly when the training data is.
+
+    Returns:
+        `(spec, validation)`, each unchanged where it already agreed.
+
+    Raises:
+        OptionError: `label_sep`, when `config` and a source give different ones.
+    """
+    def labelled(source: SourceSpec, multi_label: bool) -> SourceSpec:
+        if config.label_sep is not None and source.label_sep not in (None, config.label_sep):
+            raise OptionError("label_sep", config.label_sep, f"differs from the data's own "
+                              f"label_sep={source.label_sep!r}; give the separator once")
+        label_sep = source.label_sep if config.label_sep is None else config.label_sep
+        if (multi_label, label_sep) == (source.multi_label, source.label_sep):
+            return source
+        return dataclasses.replace(source, multi_label=multi_label, label_sep=label_sep)
+
+    spec = labelled(spec, spec.multi_label or config.multi_label)
+    return spec, None if validation is None else labelled(validation, spec.multi_label)
+
+
 def start_prepare(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None = None,
                   log: Callable[[str], None] = print) -> PrepareProcess:
     """Start preparing the recipe's data: `validation`, or `config.validation_split` of `spec`.
 
     Args:
         spec: the training data.
-        config: the recipe's options (`ngram_range`, `seed`, `validation_split`, `cache`).
+        config: the recipe's options (`ngram_range`, `seed`, `validation_split`, `cache`,
+            and `multi_label`, `label_sep` for both sources, see `label_sources`).
         validation: separate validation data, or None.
         log: where progress lines ("prepare: ...") go when `config.verbose`.
 
@@ -218,6 +271,7 @@ def start_prepare(spec: SourceSpec, config: TrainConfig, validation: SourceSpec 
         The running preparation; its `result()` is the `PreparedDataset`.
     """
     progress = (lambda what: log(f"prepare: {what}")) if config.verbose else None
+    spec, validation = label_sources(spec, config, validation)
     return PrepareProcess(spec, prepare_options(config, validation), config.cache,
                           validation=validation, progress=progress)
 

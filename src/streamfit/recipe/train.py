@@ -10,7 +10,18 @@
 5. `_compile`: the `Model`: loss, Adam, device;
 6. `_batch_sets`: the training and validation batch sets;
 7. `_fit`: `Model.fit` with early stopping, class weights and checkpoints;
-8. `_save`: the bundle, and the run's timings.
+8. `_tune_thresholds`: a multi-label model's decision thresholds, on the
+   validation rows;
+9. `_save`: the bundle, and the run's timings.
+
+Multi-label data (`TrainConfig.multi_label`, or a `SourceSpec` that says so):
+the module ends in one logit per label, trained with binary cross-entropy on
+the multi-hot targets (`class_weight="balanced"`: each label's positives and
+negatives weighed as one binary problem, `loop.balanced_label_weights`), and
+the threshold that turns probabilities into labels is the one maximising
+micro-F1 on the validation rows (each label's own with
+`threshold_per_label`; `recipe.thresholds.tune_thresholds`), 0.5 without
+validation rows. The bundle keeps it.
 
 `streamfit train` is a thin shell over `train_text_classifier`. Under
 torchrun every rank runs the recipe (see `streamfit.distributed`): rank 0
@@ -41,8 +52,10 @@ from streamfit.prepare.cache import CacheDamaged
 from streamfit.prepare.pipeline import PreparedDataset, open_prepared
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.recipe.bundle import check_output_dir, save_bundle
-from streamfit.recipe.config import TrainConfig, start_prepare
+from streamfit.recipe.config import TrainConfig, label_sources, start_prepare
+from streamfit.recipe.evaluation import MultiLabelCounts
 from streamfit.recipe.resume import check_resume, resume_refused, run_options
+from streamfit.recipe.thresholds import DEFAULT_THRESHOLD, tune_thresholds
 from streamfit.sources import SourceSpec
 from streamfit.training import History, Model
 from streamfit.training.callbacks import EarlyStopping
@@ -67,6 +80,8 @@ class TrainResult:
         seconds: the time of each step: prepare, train, save, total.
         replaced: None, or the streamfit bundle that was in `bundle` before
             and was replaced (`mlp, 300 training rows, written 2026-12-02 02:40`).
+        thresholds: a multi-label model's decision thresholds (`Thresholds`),
+            None for a single-label one.
     """
 
     bundle: Path
@@ -75,6 +90,37 @@ class TrainResult:
     model_kind: str
     seconds: dict
     replaced: str | None = None
+    thresholds: Thresholds | None = None
+
+
+@dataclass
+class Thresholds:
+    """A multi-label model's decision thresholds, as tuned after training.
+
+    Attributes:
+        values: float64 `(num_classes,)`: label l is predicted where its
+            probability is at least `values[l]` (one value repeated unless
+            `per_label`).
+        per_label: each label's own threshold (`threshold_per_label`).
+        validation_rows: the rows they were tuned on; 0: none, so they are
+            `DEFAULT_THRESHOLD` (0.5).
+        micro_f1: the validation rows' micro-F1 at these thresholds, or None
+            without validation rows.
+    """
+
+    values: np.ndarray
+    per_label: bool
+    validation_rows: int
+    micro_f1: float | None
+
+    def saved(self) -> float | list[float]:
+        """What the bundle keeps: one number, or one per label (`save_bundle`'s `thresholds`)."""
+        return self.values.tolist() if self.per_label else float(self.values[0])
+
+    def summary(self) -> dict:
+        """The training summary's record of them (bundle.json's `info.thresholds`)."""
+        return {"per_label": self.per_label, "validation_rows": self.validation_rows,
+                "validation_micro_f1": self.micro_f1}
 
 
 def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: SourceSpec | None = None,
@@ -94,9 +140,9 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
 
     Under torchrun (several ranks) every rank calls this with the same
     arguments: rank 0 prepares the data while the others wait, then they open
-    its cache; every rank trains on its share of each batch; only rank 0 logs
-    and writes checkpoints and the bundle, and every rank returns the same
-    history.
+    its cache; every rank trains on its share of each batch; only rank 0 logs,
+    tunes a multi-label model's thresholds, and writes checkpoints and the
+    bundle, and every rank returns the same history.
 
     Returns:
         The bundle path, the prepared dataset, the history and timings.
@@ -106,6 +152,7 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         OptionError: a `batch_size` that the ranks cannot share evenly, or a
             `cache` that the ranks do not share.
     """
+    spec, validation = label_sources(spec, config, validation)
     with distributed.process_group(config.device):
         warm_up = _warm_up_optimizer_imports()
         share = _share_of_batch(config)
@@ -122,17 +169,19 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         if config.verbose:
             world = distributed.world_size()
             log(f"train: model {kind}, {extractor.num_features} features, "
-                f"{len(dataset.labels)} classes, {len(train)} steps per epoch"
+                f"{len(dataset.labels)} {'labels' if dataset.multi_label else 'classes'}, "
+                f"{len(train)} steps per epoch"
                 + (f" on {world} processes of {share} rows" if world > 1 else ""))
         history = _fit(model, train, validation_batches, dataset, config, kind)
+        thresholds = _tune_thresholds(model, dataset, extractor, config)
         trained_at = time.perf_counter()
         seconds = {"prepare": prepared_at - started, "train": trained_at - prepared_at}
-        replaced = _save(spec, config, dataset, extractor, model, kind, history, seconds)
+        replaced = _save(spec, config, dataset, extractor, model, kind, history, seconds, thresholds)
         done = time.perf_counter()
     return TrainResult(bundle=Path(config.output), dataset=dataset, history=history.history,
                        model_kind=kind,
                        seconds={**seconds, "save": done - trained_at, "total": done - started},
-                       replaced=replaced)
+                       replaced=replaced, thresholds=thresholds)
 
 
 def _warm_up_optimizer_imports() -> threading.Thread:
@@ -233,26 +282,26 @@ def _extractor_and_module(kind: str, dataset: PreparedDataset,
                           config: TrainConfig) -> tuple[FeatureExtractor, torch.nn.Module]:
     """The feature extractor fitted on the training data and the module of `kind`, seeded."""
     torch.manual_seed(config.seed)  # the initial weights, so the same seed gives the same model
-    num_classes = len(dataset.labels)
+    outputs = {"num_classes": len(dataset.labels), "multi_label": dataset.multi_label}
     if kind == "mlp":
         extractor = NgramTfidf(ngram_range=config.ngram_range, top_k=config.top_k).fit(dataset.ngram_counts)
-        module = build_model("mlp", num_features=extractor.num_features, num_classes=num_classes,
-                             layers=config.layers, units=config.units, dropout=config.dropout)
+        module = build_model("mlp", num_features=extractor.num_features, layers=config.layers,
+                             units=config.units, dropout=config.dropout, **outputs)
     elif kind == "fasttext":
         # 2**18 buckets: with the extractor's default 2**21 and dense Adam, an SST-2
         # epoch took minutes and 1.1 GB here; 2**18 cost IMDB under 0.01 accuracy.
         extractor = HashedNgrams(ngram_range=config.ngram_range, num_buckets=2**18).fit(len(dataset.vocabulary))
-        module = build_model("fasttext", num_features=extractor.num_features, num_classes=num_classes)
+        module = build_model("fasttext", num_features=extractor.num_features, **outputs)
     else:
         extractor = Sequences().fit(dataset.stats["max_words_per_sample"])
-        module = build_model("sepcnn", num_words=extractor.num_features, num_classes=num_classes,
-                             dropout=config.dropout)
+        module = build_model("sepcnn", num_words=extractor.num_features, dropout=config.dropout,
+                             **outputs)
     return extractor, module
 
 
 def _compile(module: torch.nn.Module, dataset: PreparedDataset, config: TrainConfig) -> Model:
-    """The `Model` over `module`: the loss for the number of classes, Adam, this rank's device."""
-    binary = len(dataset.labels) == 2
+    """The `Model` over `module`: the loss for the labels (one sigmoid each, or a softmax), Adam, this rank's device."""
+    binary = len(dataset.labels) == 2 or dataset.multi_label
     return Model(module, loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                  optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate, fused=True),
                  metrics=["accuracy"], device=distributed.device_for(config.device), seed=config.seed)
@@ -279,10 +328,17 @@ def balanced_class_weight(class_counts: np.ndarray) -> dict[int, float]:
     return {i: float(total / (k * c)) for i, c in enumerate(class_counts) if c > 0}
 
 
-def _class_weight(dataset: PreparedDataset, config: TrainConfig) -> dict[int, float] | None:
-    """The weight of each class id under `config.class_weight` (None: every class weighs 1)."""
+def _class_weight(dataset: PreparedDataset, config: TrainConfig) -> dict[int, float] | str | None:
+    """The weight of each class id under `config.class_weight` (None: every class weighs 1).
+
+    Multi-label: "balanced", which `Model.fit` reads per label from the
+    training split's label lists (a weight for each label's positive and
+    negative values: no dict of class ids can say it).
+    """
     if config.class_weight is None:
         return None
+    if dataset.multi_label:
+        return config.class_weight
     counts = np.array([dataset.stats["classes"][name] for name in dataset.labels.names])
     return balanced_class_weight(counts)
 
@@ -336,8 +392,41 @@ def _fingerprint(dataset: PreparedDataset, config: TrainConfig, kind: str) -> di
     return {"data": dataset.manifest["key"], "options": run_options(config, kind)}
 
 
+def _tune_thresholds(model: Model, dataset: PreparedDataset, extractor: FeatureExtractor,
+                     config: TrainConfig) -> Thresholds | None:
+    """A multi-label model's decision thresholds, tuned by rank 0 on all validation rows.
+
+    The trained model's sigmoid probabilities on the validation split, against
+    its label sets, give `tune_thresholds` the threshold maximising micro-F1
+    (each label's own F1 with `config.threshold_per_label`). Without
+    validation rows the threshold is 0.5. None for single-label data.
+    """
+    if not dataset.multi_label:
+        return None
+
+    def tune() -> Thresholds:
+        num_labels = len(dataset.labels)
+        split = dataset.validation
+        if split is None or not len(split):
+            return Thresholds(np.full(num_labels, DEFAULT_THRESHOLD), config.threshold_per_label,
+                              0, None)
+        batches = PreparedBatches(split, extractor.transform,
+                                  max(config.batch_size, _MIN_VALIDATION_BATCH), shuffle=False)
+        with torch_threads(config.threads or sparse_model_threads(model.module)):
+            probabilities = model.predict(batches, verbose=0, workers=config.workers)
+        truth = split.label_matrix()
+        values = tune_thresholds(probabilities, truth, per_label=config.threshold_per_label)
+        counts = MultiLabelCounts(dataset.labels.names)
+        counts.update(truth, probabilities >= values)
+        return Thresholds(values, config.threshold_per_label, len(split),
+                          counts.report()["micro_f1"])
+
+    return distributed.on_main_rank(tune)
+
+
 def _save(spec: SourceSpec, config: TrainConfig, dataset: PreparedDataset, extractor: FeatureExtractor,
-          model: Model, kind: str, history: History, seconds: dict) -> str | None:
+          model: Model, kind: str, history: History, seconds: dict,
+          thresholds: Thresholds | None = None) -> str | None:
     """Rank 0 writes the bundle: what predicting needs, and a summary of the run.
 
     Returns:
@@ -347,18 +436,29 @@ def _save(spec: SourceSpec, config: TrainConfig, dataset: PreparedDataset, extra
             "seconds": seconds, "prepare_reused": dataset.reused,
             "history": history.history, "data_wait": history.data_wait,
             "accounting": dataset.manifest["accounting"]}
+    if thresholds is not None:
+        info["thresholds"] = thresholds.summary()
+
     def save() -> str | None:
         replaced = check_output_dir(Path(config.output), option="output")
         save_bundle(Path(config.output), tokenizer=Tokenizer(**dataset.manifest["tokenizer"]),
                     vocabulary=dataset.vocabulary, extractor=extractor, module=model.module.cpu(),
                     model_kind=kind, labels=dataset.labels, source=spec_options(spec), info=info,
-                    option="output")
+                    option="output", multi_label=dataset.multi_label,
+                    thresholds=None if thresholds is None else thresholds.saved())
         return replaced
 
     return distributed.on_main_rank(save, share=lambda replaced: replaced)
 
 
 def spec_options(spec: SourceSpec) -> dict:
-    """The source options a bundle keeps so new data is read the same way."""
-    return {"text": list(spec.text), "label": spec.label, "header": spec.header,
-            "encoding": spec.encoding, "preset": spec.preset, "format": spec.format}
+    """The source options a bundle keeps so new data is read the same way.
+
+    A multi-label source's `multi_label` and `label_sep` too (a single-label
+    bundle's source options are what they were before multi-label data).
+    """
+    options = {"text": list(spec.text), "label": spec.label, "header": spec.header,
+               "encoding": spec.encoding, "preset": spec.preset, "format": spec.format}
+    if spec.multi_label:
+        options.update(multi_label=True, label_sep=spec.label_sep)
+    return options

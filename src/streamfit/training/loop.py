@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse
 import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.loader import BatchLoader
 from streamfit.training.callbacks import CallbackList, History
 from streamfit.training.checkpoint import Checkpoint, Checkpointer
-from streamfit.training.losses import MULTICLASS, OutputRecorder, detect_output
+from streamfit.training.losses import BINARY, MULTICLASS, OutputRecorder, detect_output
 from streamfit.training.metrics import RunningMeans
 from streamfit.training.progress import Progress
 from streamfit.training.replicas import Replicas
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 class ClassWeights:
     """`{class: weight}` as a lookup table on the device; unlisted classes weigh 1.
 
+    Or, made by `ClassWeights.per_label`, weights for multi-hot targets: each
+    label's positive and negative values weigh their own, value by value
+    (the loss of each (row, label) pair is weighted before the mean over the
+    labels, so a rare label's positives count as much as its negatives).
+
     Raises:
         OptionError: keys that are not non-negative integers, or weights that
             are not numbers.
@@ -65,10 +71,73 @@ class ClassWeights:
         for key, value in pairs.items():
             table[key] = value
         self.table = table.to(device)
+        self.label_tables: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def per_label(cls, positive: np.ndarray, negative: np.ndarray,
+                  device: torch.device) -> ClassWeights:
+        """Weights for multi-hot targets `(batch, labels)`: `positive[l]` where label l is 1, else `negative[l]`.
+
+        Args:
+            positive: `(labels,)` weight of each label's positive values.
+            negative: `(labels,)` weight of each label's negative values.
+            device: where the tables live.
+
+        Raises:
+            OptionError: tables of other shapes, or weights that are not
+                finite non-negative numbers.
+        """
+        positive, negative = (np.asarray(table, dtype=np.float64) for table in (positive, negative))
+        if positive.ndim != 1 or positive.shape != negative.shape or not len(positive) or not (
+                np.isfinite(positive).all() and np.isfinite(negative).all()
+                and (positive >= 0).all() and (negative >= 0).all()):
+            raise OptionError("class_weight", (positive.tolist(), negative.tolist()),
+                              "must give each label a finite weight >= 0 for its positive and "
+                              "its negative values, two tables of one weight per label")
+        weights = cls.__new__(cls)
+        weights.table = None
+        weights.label_tables = tuple(torch.as_tensor(table, dtype=torch.float32).to(device)
+                                     for table in (positive, negative))
+        return weights
+
+    def losses(self, loss: Any, output: torch.Tensor,
+               target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch's loss values, and the class weights that multiply them.
+
+        Args:
+            loss: the model's `Loss`.
+            output, target: the module's output and the batch's targets.
+
+        Returns:
+            `(values, weights)`: `loss.fn`'s values and each one's class
+            weight (see `__call__`); per label, the values already weighted
+            pair by pair and averaged over the labels, and None.
+
+        Raises:
+            UserError: per-label weights with a loss that is not a built-in
+                binary one, or outputs and targets not of one shape `(..., labels)`.
+        """
+        if self.label_tables is None:
+            values = loss.fn(output, target)
+            return values, self(target, loss.kind, values.shape if values.dim() else None)
+        positive, negative = self.label_tables
+        if loss.kind != BINARY or loss.name is None:
+            raise UserError(f"class_weight per label (multi-hot targets) weighs each label's "
+                            f"binary loss, but the loss is {loss.name or 'a callable'}; use "
+                            "binary_crossentropy, or pass class_weight=None")
+        if output.dim() < 2 or output.shape[-1] != len(positive) or target.numel() != output.numel():
+            raise UserError(f"class_weight per label has {len(positive)} labels, but the outputs have "
+                            f"shape {tuple(output.shape)} and the targets {tuple(target.shape)}; give "
+                            "multi-hot targets of the output's shape (batch, labels)")
+        target = target.reshape(output.shape)
+        # A last axis of one: the built-in losses' mean over it is each pair's own loss.
+        pairs = loss.fn(output.unsqueeze(-1), target.unsqueeze(-1))
+        weights = torch.where(target > 0.5, positive, negative)
+        return (pairs * weights).mean(dim=-1), None
 
     def __call__(self, target: torch.Tensor, kind: str | None,
                  shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        """The weight of each loss value's class, read from its target.
+        """The weight of each loss value's class, read from its target (`{class: weight}` only).
 
         Args:
             target: the batch's targets: class ids, 0/1, or one-hot rows.
@@ -102,7 +171,10 @@ def _labels_of(batches: Any) -> np.ndarray:
         if isinstance(y, dict) and len(y) == 1:
             y = next(iter(y.values()))
     elif isinstance(batches, PreparedBatches):
-        y = batches.split.labels  # all rows of the split: every rank computes the same weights
+        # All rows of the split: every rank computes the same weights.
+        if batches.multi_label:
+            return batches.split.label_matrix()  # sparse multi-hot: weighed per label
+        y = batches.split.labels
     if y is None or isinstance(y, dict):
         what = "a single batch" if batches is None else f"a {type(batches).__name__}"
         raise UserError(
@@ -110,6 +182,41 @@ def _labels_of(batches: Any) -> np.ndarray:
             "whose labels are only seen batch by batch; pass a dict {class id: weight} instead "
             "(sklearn.utils.class_weight.compute_class_weight computes the balanced one)")
     return np.asarray(y.toarray() if hasattr(y, "toarray") else y)
+
+
+def balanced_label_weights(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's "balanced" for each label as a binary problem: `n / (2 * count)`.
+
+    Label l's positive values weigh `n / (2 * positives_l)` and its negative
+    ones `n / (2 * negatives_l)`, for n rows: what `compute_class_weight(
+    "balanced")` gives each label's 0/1 column. A label on every row (or on
+    none) is a problem of one class, whose values weigh `n / n = 1`; the
+    missing side, which no row has, weighs 1 too.
+
+    Args:
+        labels: multi-hot rows `(n, labels)`, a scipy sparse matrix or an array.
+
+    Returns:
+        `(positive, negative)`: float64 `(labels,)` each.
+
+    Raises:
+        UserError: no rows, or values other than 0 and 1.
+    """
+    matrix = labels.tocsr() if hasattr(labels, "tocsr") else None
+    labels = labels if matrix is not None else np.asarray(labels)
+    values = matrix.data if matrix is not None else labels
+    if len(labels.shape) != 2 or labels.shape[0] == 0 or not np.isin(values, (0, 1)).all():
+        raise UserError("class_weight='balanced' per label needs multi-hot rows (rows, labels) "
+                        "of 0 and 1; pass a dict {class id: weight} for other targets")
+    rows = labels.shape[0]
+    positives = (np.asarray((matrix != 0).sum(axis=0)).ravel() if matrix is not None
+                 else (values != 0).sum(axis=0)).astype(np.float64)
+    negatives = rows - positives
+    sides = (positives > 0).astype(np.float64) + (negatives > 0)
+    with np.errstate(divide="ignore"):
+        positive = np.where(positives > 0, rows / (sides * positives), 1.0)
+        negative = np.where(negatives > 0, rows / (sides * negatives), 1.0)
+    return positive, negative
 
 
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -144,7 +251,9 @@ def class_weights_for(class_weight: dict | str | None, batches: Any,
     """The `ClassWeights` of `fit`'s `class_weight`: None or `{}` is none, as in Keras.
 
     Args:
-        class_weight: `{class id: weight}`, `"balanced"`, or None.
+        class_weight: `{class id: weight}`, `"balanced"`, or None. "balanced"
+            on a multi-label `PreparedBatches` weighs each label's positive
+            and negative values (`balanced_label_weights`).
         batches: the training batch set (for "balanced"), or None.
         device: where the table lives.
 
@@ -158,7 +267,10 @@ def class_weights_for(class_weight: dict | str | None, batches: Any,
         if class_weight != "balanced":
             raise OptionError("class_weight", class_weight, "must be 'balanced' or a dict "
                               "{class id: weight}")
-        class_weight = balanced_class_weights(_labels_of(batches))
+        labels = _labels_of(batches)
+        if scipy.sparse.issparse(labels):
+            return ClassWeights.per_label(*balanced_label_weights(labels), device)
+        class_weight = balanced_class_weights(labels)
     if not isinstance(class_weight, dict):
         raise OptionError("class_weight", class_weight, "must be a dict {class id: weight} or "
                           "'balanced'")
@@ -275,11 +387,13 @@ def _loss_and_values(model: Model, item: Any, where: str, class_weights: ClassWe
     weights = _sample_weights(to_tensors(sample_weight, device, where=f"sample_weight of {where}"), rows)
     output, target, _ = _forward(model, module or model.module, x, y, where)
     loss_fn = model.loss
-    values = loss_fn.fn(output, target)
-    if class_weights is not None:
-        by_class = _per_value(class_weights(target, loss_fn.kind, values.shape if values.dim() else None),
-                              values)
-        weights = by_class if weights is None else _per_value(weights, values) * by_class
+    if class_weights is None:
+        values = loss_fn.fn(output, target)
+    else:
+        values, by_class = class_weights.losses(loss_fn, output, target)
+        if by_class is not None:
+            by_class = _per_value(by_class, values)
+            weights = by_class if weights is None else _per_value(weights, values) * by_class
     loss = _reduce(values, weights)
     if loss_fn.weight != 1.0:
         loss = loss * loss_fn.weight
