@@ -135,6 +135,9 @@ def test_the_default_keeps_the_one_label_columns(bundle_dir, tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == ["row", "file", "line", "label", "probability", "skipped"]
     assert [row["label"] for row in rows[:3]] == ["sports", rows[1]["label"], "tech"]
+    out, _ = run(capsys, bundle_dir, data, "-k", "1")
+    top = [json.loads(row["labels"])[0] for row in csv.DictReader(io.StringIO(out))]
+    assert [[row["label"], float(row["probability"])] for row in rows] == top  # the same digits
 
 
 def test_a_multi_label_bundle_lists_labels_by_default(multi_label_dir, tmp_path, capsys):

@@ -199,7 +199,8 @@ def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.
         skipped: cause or null[, id][, labels]), one row per input row.
     """
     best = probabilities.argmax(axis=1)
-    probability = probabilities[np.arange(len(best)), best].round(6)
+    # Rounded in float64, as the labels lists are: float32 has too few digits to round to 6 places.
+    probability = probabilities[np.arange(len(best)), best].astype(np.float64).round(6)
     sources = np.asarray(records.column("source"), np.int32)
     lines = np.asarray(records.column("line"), np.int64)
     ids = None
@@ -223,7 +224,7 @@ def answers(records: pa.RecordBatch, skipped: pa.RecordBatch, probabilities: np.
     table = pa.table({
         "source": all_sources[order], "line": all_lines[order],
         "best": pa.array(best[picked] if len(best) else np.zeros(len(order), np.int64), mask=~good),
-        "probability": pa.array(probability[picked] if len(best) else np.zeros(len(order), np.float32),
+        "probability": pa.array(probability[picked] if len(best) else np.zeros(len(order)),
                                 mask=~good),
         "skipped": cause.take(pa.array(order)),
     })
