@@ -32,7 +32,10 @@ needed unless the bundle's training data named one, file is `-` and line
 the line of the input. Each answer is written to stdout and flushed as soon
 as its input line is complete, so the command can sit in a pipeline or a
 subprocess; it stops at the end of the input, and quietly (exit 0, as Unix
-tools do) when its output is closed (`| head`).
+tools do) when its output is closed (`| head`). With `--output FILE` the
+file still appears whole at the end. A fast writer's lines are read in
+chunks of up to 1 MiB, one chunk at a time (the next is not featurized
+while the model runs, as for files), so a pipe is somewhat slower than a file.
 
 The id comes from the same single pass as the text: the readers carry the
 `--id` column in the record batches (`SourceSpec.id`). A skipped row's id is
@@ -93,8 +96,9 @@ def add_parser(subparsers) -> None:
             "multi-label bundle (whose default is its tuned thresholds, k -1), one column labels\n"
             "replaces label and probability: JSON pairs [[\"a\", 0.91], [\"b\", 0.07]], most\n"
             "probable first (the JSON text in CSV, the array in JSON Lines).\n\n"
-            "DATA - reads standard input (give --format): each answer is written and flushed as\n"
-            "soon as its line is in; it stops at the end of the input or when stdout is closed.\n\n"
+            "DATA - reads standard input (give --format): each answer is written to stdout and\n"
+            "flushed as soon as its line is in; it stops at the end of the input, or quietly when\n"
+            "stdout is closed (exit 0). With --output the file appears whole at the end.\n\n"
             "CSV output neutralises label names a spreadsheet would run as formulas (OWASP: those\n"
             "starting with = + - @, tab or carriage return get a leading ', so -1 is written '-1);\n"
             "JSON Lines keeps every label exactly."))
