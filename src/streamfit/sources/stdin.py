@@ -21,6 +21,11 @@ output pipe, an error) ends a read that is waiting for input within
 `POLL_SECONDS`, so the reading thread never holds the process up waiting for
 a writer that writes nothing more.
 
+One difference from a file: the JSON Lines reader's check that the text key
+exists looks at the first chunk, which on standard input may be one line,
+so a first object without the key is an error naming the key (a file's
+first 1 MiB usually holds objects that have it, and that row is skipped).
+
 Standard input is served to the readers under the path `-` only while
 `iter_stdin_records` runs (`served`); a file named `-` is read as a file
 elsewhere (`./-` on the command line).
