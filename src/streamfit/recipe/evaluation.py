@@ -67,11 +67,8 @@ class ConfusionMatrix:
         true_positive = np.diag(m).astype(np.float64)
         predicted = m.sum(axis=0)
         support = m.sum(axis=1)
-        precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
-        recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
-        denominator = precision + recall
-        f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator),
-                       where=denominator > 0)
+        precision, recall = _ratio(true_positive, predicted), _ratio(true_positive, support)
+        f1 = _ratio(2 * precision * recall, precision + recall)
         return {
             "samples": samples,
             "accuracy": float(true_positive.sum() / samples) if samples else 0.0,
