@@ -278,3 +278,16 @@ def test_evaluate_source_on_one_label_rows_keeps_its_report_and_adds_p_at_k(tmp_
     data.write_text("__label__zz a\n")
     with pytest.raises(UserError, match="no rows to evaluate"):
         evaluate_source(bundle, spec, RowAccounting())
+
+
+def test_evaluate_source_predicts_each_label_at_its_own_threshold(tmp_path):
+    data = tmp_path / "test.txt"
+    data.write_text("__label__a __label__b a a b\n__label__c c b\n")
+    # p: row 1 a 2/3, b 1/3; row 2 b 1/2, c 1/2. Thresholds a .6, b .3, c .55: {a, b}, {b}
+    bundle = WordBundle(["a", "b", "c"], True, [0.6, 0.3, 0.55])
+    report = evaluate_source(bundle, SourceSpec(paths=(str(data),), format="fasttext"),
+                             RowAccounting(), k=-1)
+    assert report["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["per_label"]["b"]["precision"] == 0.5 and report["subset_accuracy"] == 0.5
+    assert report["thresholds"] == [0.6, 0.3, 0.55] and report["recall_at_k"] == 1.0
+    assert "thresholds: per label, 0.3000 to 0.6000" in format_multilabel_report(report)
