@@ -5,7 +5,9 @@
 | `config` | `TrainConfig`: the recipe's options, each with its help, flag, checks and whether resuming needs it the same; `start_prepare`. No torch |
 | `train` | `train_text_classifier`: prepare, features, model, fit, save, as named steps |
 | `bundle` | everything needed to predict on raw text, saved without pickle |
-| `evaluation` | the streamed confusion matrix and its report |
+| `evaluation` | the streamed confusion matrix, the multi-label counts, P@k/R@k, and their report |
+| `thresholds` | the multi-label decision threshold tuned on validation data (global micro-F1 or per label). No torch |
+| `selection` | top-k and threshold label choice, as fastText's `predict-prob k threshold`. No torch |
 
 The names below are this package's too (`from streamfit.recipe import
 TrainConfig, train_text_classifier`), imported on first use (PEP 562), so
@@ -27,6 +29,7 @@ _EXPORTS = {
     **dict.fromkeys(("TrainResult", "train_text_classifier"), "streamfit.recipe.train"),
     **dict.fromkeys(("Bundle", "load_bundle", "save_bundle"), "streamfit.recipe.bundle"),
     **dict.fromkeys(("ConfusionMatrix", "format_report"), "streamfit.recipe.evaluation"),
+    "select_labels": "streamfit.recipe.selection", "tune_thresholds": "streamfit.recipe.thresholds",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
