@@ -135,3 +135,19 @@ def test_a_rank_that_finds_the_cache_damaged_says_so_not_that_it_is_unshared(tmp
     config = TrainConfig(output=str(tmp_path / "m"), cache=str(tmp_path / "c"))
     with pytest.raises(CacheDamaged, match="train.arrow"):
         _open_prepared_by_rank_zero(config, str(tmp_path / "c"), dataset.manifest["key"], False)
+
+
+def test_resume_with_other_label_options_is_refused_naming_them(tmp_path):
+    data = tmp_path / "a.ft"
+    data.write_text("".join(f"__label__{'ab'[i % 2]} __label__c word{i % 2} filler\n" for i in range(60)))
+    config = dict(output=str(tmp_path / "m"), model_kind="mlp", epochs=1, batch_size=16, verbose=0,
+                  checkpoint_every_steps=2, cache=str(tmp_path / "c"), multi_label=True)
+    train_text_classifier(SourceSpec((str(data),)), TrainConfig(**config), log=lambda line: None)
+    for changed in ({"multi_label": False}, {"threshold_per_label": True}):
+        again = TrainConfig(**{**config, **changed, "resume": True})
+        if "threshold_per_label" in changed:  # tuned after training: the checkpoint still fits
+            train_text_classifier(SourceSpec((str(data),)), again, log=lambda line: None)
+            continue
+        with pytest.raises(OptionError) as raised:
+            train_text_classifier(SourceSpec((str(data),)), again, log=lambda line: None)
+        assert raised.value.option == "resume" and "multi_label" in str(raised.value)
