@@ -131,6 +131,18 @@ def test_a_multi_label_model_learns_label_sets_with_binary_cross_entropy(name):
     assert (predicted == target.bool()).float().mean() > 0.85
 
 
+@pytest.mark.parametrize("name, model", [
+    ("mlp", NgramMLP(NUM_FEATURES, 3, units=8, layers=1, multi_label=True)),
+    *((name, make(name, 3, multi_label=True)) for name in MODEL_KINDS)])
+def test_output_bias_is_what_every_logit_starts_from(name, model):
+    model.eval()
+    x = inputs(name, 2, torch.Generator().manual_seed(0))
+    before = model(x)
+    with torch.no_grad():
+        model.output_bias.add_(torch.tensor([1.0, -2.0, 0.5]))
+    torch.testing.assert_close(model(x) - before, torch.tensor([[1.0, -2.0, 0.5]] * 2))
+
+
 def test_multi_label_must_be_a_bool():
     with pytest.raises(OptionError, match=r"^multi_label='yes' must be True or False"):
         build_model("mlp", num_features=3, num_classes=2, multi_label="yes")

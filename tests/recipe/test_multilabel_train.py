@@ -136,6 +136,26 @@ def test_the_recipe_s_threshold_is_the_one_tuned_on_its_validation_rows(tmp_path
     assert result.thresholds.validation_rows == len(split) and not result.thresholds.per_label
 
 
+def test_each_label_s_logit_starts_at_its_prior_log_odds(tmp_path, data):
+    from streamfit.recipe.train import _extractor_and_module, prior_log_odds
+
+    train, _ = data
+    config = TrainConfig(output=str(tmp_path / "m"), model_kind="mlp", epochs=1, batch_size=64,
+                         cache=str(tmp_path / "c"), verbose=0, multi_label=True)
+    dataset = train_text_classifier(SourceSpec((str(train),)), config, log=lambda line: None).dataset
+    rows = dataset.stats["train_rows"]
+    counts = np.bincount(dataset.train.label_values, minlength=5)
+    for kind in ("mlp", "fasttext", "sepcnn"):
+        module = _extractor_and_module(kind, dataset, config)[1]
+        np.testing.assert_allclose(module.output_bias.detach().numpy(),
+                                   np.log(counts / (rows - counts)), rtol=1e-5)
+    balanced = TrainConfig(**{**config.__dict__, "class_weight": "balanced"})
+    assert not _extractor_and_module("mlp", dataset, balanced)[1].output_bias.detach().any()
+    # A label on every row or none stays finite: half a row away.
+    np.testing.assert_allclose(prior_log_odds(np.array([0, 5, 10]), 10),
+                               [np.log(0.05 / 0.95), 0, np.log(0.95 / 0.05)], rtol=1e-6)
+
+
 def test_per_label_thresholds_are_each_label_s_own(tmp_path, data, capsys):
     train, _ = data
     out = run(capsys, "train", train, "--multi-label", "--threshold-per-label", "--model", "mlp",

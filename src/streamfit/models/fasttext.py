@@ -66,6 +66,14 @@ class FastTextModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.embedding(x))
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The biases of the output logits, `[num_outputs]`.
+
+        The recipe starts a multi-label model's at each label's prior log-odds.
+        """
+        return self.output.bias
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-ready: `FastTextModel(**config)` rebuilds it."""
         return {"num_features": self.num_features, "num_classes": self.num_classes,

@@ -82,6 +82,14 @@ class NgramMLP(nn.Module):
         x = sparse_dropout(x, self.dropout, self.training)
         return self.head(self.input_layer(x))
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The biases of the output logits, `[num_outputs]`.
+
+        The recipe starts a multi-label model's at each label's prior log-odds.
+        """
+        return self.head[-1].bias if self.layers > 1 else self.input_layer.bias
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-ready: `NgramMLP(**config)` rebuilds it."""
         return {"num_features": self.num_features, "num_classes": self.num_classes,

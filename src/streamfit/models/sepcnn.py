@@ -132,6 +132,14 @@ class SepCNN(nn.Module):
         h = self.last_block(h).mean(dim=-1)
         return self.output(self.output_dropout(h))
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The biases of the output logits, `[num_outputs]`.
+
+        The recipe starts a multi-label model's at each label's prior log-odds.
+        """
+        return self.output.bias
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-ready: `SepCNN(**config)` rebuilds it."""
         return {"num_words": self.num_words, "num_classes": self.num_classes,

