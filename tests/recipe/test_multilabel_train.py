@@ -31,7 +31,8 @@ FILLER = ["the", "a", "of", "and", "to", "in", "is", "it", "that", "was", "for",
           "as", "at", "by", "this", "from"]
 
 
-def topic_rows(rows: int, seed: int, topics: dict[str, list[str]] = TOPICS) -> list[tuple[list[str], str]]:
+def topic_rows(rows: int, seed: int,
+               topics: dict[str, list[str]] = TOPICS) -> list[tuple[list[str], str]]:
     """`rows` (labels, text) pairs: 1 to 3 topics per row, two cue words of each among filler."""
     rng = random.Random(seed)
     names = list(topics)

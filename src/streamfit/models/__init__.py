@@ -9,8 +9,9 @@
 Every module class here has `get_config()` (JSON-ready constructor arguments, so
 `build_model(kind, **module.get_config())` rebuilds it), `num_outputs` (1 logit
 for binary, else one per class; with `multi_label=True` one per label, also
-for two, for a sigmoid and binary cross-entropy on multi-hot targets) and
-`accepts_sparse` (whether it takes `torch.sparse_csr_tensor` input). `choose_model` is the guide's rule for
+for two, for a sigmoid and binary cross-entropy on multi-hot targets),
+`output_bias` (the output logits' biases) and `accepts_sparse` (whether it
+takes `torch.sparse_csr_tensor` input). `choose_model` is the guide's rule for
 picking `mlp` or `sepcnn`. The classes are registered in `registry` under
 their model kind and class name, so `build_model` and `load_model` find them
 in one place.

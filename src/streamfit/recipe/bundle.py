@@ -533,7 +533,8 @@ def load_bundle(directory: str | Path) -> Bundle:
     module.eval()
     thresholds = meta.get("thresholds", meta.get("threshold"))
     if thresholds is not None:
-        thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), (len(meta["labels"]),)).copy()
+        thresholds = np.broadcast_to(np.asarray(thresholds, np.float64),
+                                     (len(meta["labels"]),)).copy()
     bundle = Bundle(tokenizer=tokenizer, vocabulary=vocabulary, extractor=extractor, module=module,
                     model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
                     source=meta["source"], info=meta.get("info", {}),
@@ -591,7 +592,7 @@ def _check_meta(path: Path, meta) -> dict:
 
 
 def _check_multi_label(path: Path, meta: dict) -> None:
-    """A multi-label bundle's fields: `multi_label` true, the model's too, and one threshold or one per label.
+    """A multi-label bundle's fields: `multi_label`, the model's alike, one threshold or one per label.
 
     A bundle written before multi-label models (no `multi_label`) is single-label.
 
@@ -622,8 +623,8 @@ def _check_multi_label(path: Path, meta: dict) -> None:
             raise UserError(f"{path}: the field {given[0]!r} must be {what} in [0, 1]; {_TAMPERED}")
     modelled = meta["model"]["config"].get("multi_label", False)
     if modelled != multi_label:
-        raise UserError(f"{path}: model.config.multi_label={modelled!r} does not match the bundle's "
-                        f"multi_label={multi_label!r}; {_TAMPERED}")
+        raise UserError(f"{path}: model.config.multi_label={modelled!r} does not match the "
+                        f"bundle's multi_label={multi_label!r}; {_TAMPERED}")
 
 
 def _check_source(path: Path, source: dict) -> None:

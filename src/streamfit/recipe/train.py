@@ -177,7 +177,8 @@ def train_text_classifier(spec: SourceSpec, config: TrainConfig, validation: Sou
         thresholds = _tune_thresholds(model, dataset, extractor, config)
         trained_at = time.perf_counter()
         seconds = {"prepare": prepared_at - started, "train": trained_at - prepared_at}
-        replaced = _save(spec, config, dataset, extractor, model, kind, history, seconds, thresholds)
+        replaced = _save(spec, config, dataset, extractor, model, kind, history, seconds,
+                         thresholds)
         done = time.perf_counter()
     return TrainResult(bundle=Path(config.output), dataset=dataset, history=history.history,
                        model_kind=kind,
@@ -326,7 +327,11 @@ def prior_log_odds(label_rows: np.ndarray, rows: int) -> np.ndarray:
 
 
 def _compile(module: torch.nn.Module, dataset: PreparedDataset, config: TrainConfig) -> Model:
-    """The `Model` over `module`: the loss for the labels (one sigmoid each, or a softmax), Adam, this rank's device."""
+    """The `Model` over `module`: the loss for its outputs, Adam, this rank's device.
+
+    Binary cross-entropy for two classes (one sigmoid) and for multi-label data
+    (one sigmoid per label), else the softmax's sparse categorical cross-entropy.
+    """
     binary = len(dataset.labels) == 2 or dataset.multi_label
     return Model(module, loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                  optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate, fused=True),

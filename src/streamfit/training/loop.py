@@ -76,11 +76,11 @@ class ClassWeights:
     @classmethod
     def per_label(cls, positive: np.ndarray, negative: np.ndarray,
                   device: torch.device) -> ClassWeights:
-        """Weights for multi-hot targets `(batch, labels)`: `positive[l]` where label l is 1, else `negative[l]`.
+        """Weights for multi-hot targets `(batch, labels)`: label l's 1s and 0s weigh their own.
 
         Args:
-            positive: `(labels,)` weight of each label's positive values.
-            negative: `(labels,)` weight of each label's negative values.
+            positive: `(labels,)` weight of each label's positive values (1s).
+            negative: `(labels,)` weight of each label's negative values (0s).
             device: where the tables live.
 
         Raises:
@@ -125,10 +125,12 @@ class ClassWeights:
             raise UserError(f"class_weight per label (multi-hot targets) weighs each label's "
                             f"binary loss, but the loss is {loss.name or 'a callable'}; use "
                             "binary_crossentropy, or pass class_weight=None")
-        if output.dim() < 2 or output.shape[-1] != len(positive) or target.numel() != output.numel():
-            raise UserError(f"class_weight per label has {len(positive)} labels, but the outputs have "
-                            f"shape {tuple(output.shape)} and the targets {tuple(target.shape)}; give "
-                            "multi-hot targets of the output's shape (batch, labels)")
+        if output.dim() < 2 or output.shape[-1] != len(positive) \
+                or target.numel() != output.numel():
+            raise UserError(f"class_weight per label has {len(positive)} labels, but the outputs "
+                            f"have shape {tuple(output.shape)} and the targets "
+                            f"{tuple(target.shape)}; give multi-hot targets of the output's shape "
+                            "(batch, labels)")
         target = target.reshape(output.shape)
         # A last axis of one: the built-in losses' mean over it is each pair's own loss.
         pairs = loss.fn(output.unsqueeze(-1), target.unsqueeze(-1))
