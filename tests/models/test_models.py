@@ -75,16 +75,22 @@ def test_a_few_steps_reduce_the_loss(name, num_classes):
     else:
         loss_fn = torch.nn.CrossEntropyLoss()
         target = y
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = train(model, loss_fn, x, target, steps=50, lr=0.01)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def train(model, loss_fn, x, target, steps, lr):
+    """`steps` Adam steps on one batch; the loss before each."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     losses = []
-    for _ in range(50):
+    for _ in range(steps):
         optimizer.zero_grad()
         loss = loss_fn(model(x), target)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    return losses
 
 
 @pytest.mark.parametrize("name", list(MODEL_KINDS))
@@ -114,16 +120,7 @@ def test_a_multi_label_model_learns_label_sets_with_binary_cross_entropy(name):
         x = inputs(name, 32, generator)
         target = (x.to_dense()[:, :num_labels] > 0).float()
     model = make(name, num_labels, multi_label=True)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    model.train()
-    losses = []
-    for _ in range(60):
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), target)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train(model, torch.nn.BCEWithLogitsLoss(), x, target, steps=60, lr=0.05)
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     with torch.no_grad():
