@@ -74,6 +74,20 @@ def test_prepare_then_train_reuses_the_cache(tmp_path, write_corpus, capsys):
     assert code == 0 and "prepare: reused" in out
 
 
+def test_prepare_reports_labels_per_row_for_multi_label_data(tmp_path, capsys):
+    rows = ["__label__a __label__b one two", "__label__a three", "__label__b __label__c four",
+            "__label__c five six", "__label__a __label__b seven"]
+    data = tmp_path / "tags.ft"
+    data.write_text("\n".join(rows * 4) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "prepare", data, "--multi-label", "--cache", tmp_path / "c",
+                       "--validation-split", "0")
+    assert code == 0
+    # 20 rows holding 8 labels per 5 rows, in 4 distinct sets: {a, b}, {a}, {b, c}, {c}.
+    assert "20 training rows, 0 validation rows, 3 labels (1.60 per row, 4 label sets)" in out
+    code, out, _ = run(capsys, "prepare", data, "--cache", tmp_path / "c1", "--validation-split", "0")
+    assert code == 0 and ", 3 classes, " in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "{tmp}/missing.csv", "--output", "{tmp}/m"], "missing.csv"),
     (["train", "{data}", "--text", "body", "--output", "{tmp}/m"], "body"),

@@ -35,6 +35,16 @@ def run(args: argparse.Namespace) -> int:
     stats, accounting = dataset.stats, dataset.manifest["accounting"]
     print(f"{'reused' if dataset.reused else 'wrote'} {dataset.directory}: "
           f"{stats['train_rows']} training rows, {stats['validation_rows']} validation rows, "
-          f"{len(dataset.labels)} classes, {stats['vocabulary_size']} word ids; read "
+          f"{_classes(dataset)}, {stats['vocabulary_size']} word ids; read "
           f"{accounting['rows_read']} rows, skipped {sum(accounting['skipped'].values())}")
     return 0
+
+
+def _classes(dataset) -> str:
+    """`2 classes`, or for multi-label data `5 labels (1.42 per row, 21 label sets)`."""
+    if not dataset.multi_label:
+        return f"{len(dataset.labels)} classes"
+    stats = dataset.stats
+    sets = f"{'' if stats.get('label_sets_exact', True) else 'at least '}{stats['label_sets']}"
+    return (f"{len(dataset.labels)} labels ({stats['label_cardinality']:.2f} per row, "
+            f"{sets} label sets)")
