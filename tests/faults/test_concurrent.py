@@ -13,4 +13,4 @@ def test_two_trains_on_one_default_cache(tmp_path):
     assert [run.returncode for run in runs] == [0, 0], outcomes
     assert len([p for p in root.iterdir() if not p.name.startswith(".")]) == 1
     assert temporaries(root) == []
-    assert (tmp_path / "m0" / "weights.pt").read_bytes() == (tmp_path / "m1" / "weights.pt").read_bytes()
+    assert (tmp_path / "m0" / "weights.npz").read_bytes() == (tmp_path / "m1" / "weights.npz").read_bytes()

@@ -62,4 +62,4 @@ def test_train_on_a_flipped_byte_trains_the_model_a_clean_cache_gives(tmp_path, 
     options = ["--validation-split", "0.2", "--epochs", "2", "--seed", "1"]
     assert streamfit("train", data, "--cache", cache, "--output", tmp_path / "a", *options).returncode == 0
     assert streamfit("train", data, "--cache", clean, "--output", tmp_path / "b", *options).returncode == 0
-    assert (tmp_path / "a" / "weights.pt").read_bytes() == (tmp_path / "b" / "weights.pt").read_bytes()
+    assert (tmp_path / "a" / "weights.npz").read_bytes() == (tmp_path / "b" / "weights.npz").read_bytes()

@@ -67,10 +67,10 @@ def test_a_huge_declared_model_fails_at_once_without_allocating(bundle):
     refused(bundle, "bundle.json", "model.config.num_features=25000000 is not the "
             f"{original} features of features.npz")
     assert time.perf_counter() - started < 1
-    # Hidden units are checked against weights.pt's shapes, on the meta device.
+    # Hidden units are checked against weights.npz's headers, before any array is read.
     edit(bundle, lambda meta: meta["model"]["config"].update(num_features=original, units=10**8))
-    refused(bundle, "bundle.json", "model.config implies input_layer.bias of shape [100000000], "
-            "weights.pt holds [32]")
+    refused(bundle, "weights.npz", "model.config implies input_layer.bias of shape [100000000], "
+            "weights.npz holds [32]")
     assert time.perf_counter() - started < 1
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) * 1024 < 200e6
 
@@ -78,8 +78,8 @@ def test_a_huge_declared_model_fails_at_once_without_allocating(bundle):
 @pytest.mark.parametrize("field, value, named", [
     ("num_features", 1e8, "model.config.num_features=100000000.0 is not the"),
     ("layers", 1_000_000, "model.config.layers=1000000 must be an integer in [1, 1001)"),
-    ("layers", 3, "model.config implies head.2.weight of shape [32, 32], weights.pt holds [1, 32]"),
-    ("layers", 1, "model.config implies input_layer.bias of shape [1], weights.pt holds [32]"),
+    ("layers", 3, "model.config implies head.2.weight of shape [32, 32], weights.npz holds [1, 32]"),
+    ("layers", 1, "model.config implies input_layer.bias of shape [1], weights.npz holds [32]"),
     ("units", "64", "model.config.units='64' must be an integer"),
     ("depth", 3, "model.config.depth=3 is no argument of the mlp model"),
     ("num_classes", 3, "model.config.num_classes=3 does not match the 2 names of 'labels'"),
@@ -87,7 +87,7 @@ def test_a_huge_declared_model_fails_at_once_without_allocating(bundle):
 def test_a_bad_model_config_is_named(bundle, field, value, named):
     edit(bundle, lambda meta: meta["model"]["config"].update({field: value}))
     started = time.perf_counter()
-    refused(bundle, "bundle.json", named)
+    refused(bundle, "bundle.json" if "implies" not in named else "weights.npz", named)
     assert time.perf_counter() - started < 1
 
 
@@ -108,6 +108,8 @@ def test_a_bad_model_config_is_named(bundle, field, value, named):
     (lambda meta: meta["source"].update(format="xlsx"), "source.format='xlsx' is unknown"),
     (lambda meta: meta["source"].update(encoding="no-such-codec"), "the field 'source'"),
     (lambda meta: meta.update(format=7), "bundle format 7 is not 1"),
+    (lambda meta: meta.update(weights="weights.pkl"), "the field 'weights' is 'weights.pkl'"),
+    (lambda meta: meta.update(quantized=[1]), "the field 'quantized' must be an object"),
 ])
 def test_a_bad_field_of_bundle_json_is_named(bundle, change, named):
     edit(bundle, change)
@@ -121,10 +123,10 @@ def test_bundle_json_that_is_no_object_or_no_json(bundle):
     refused(bundle, "bundle.json", "not valid JSON")
 
 
-@pytest.mark.parametrize("name", ["weights.pt", "bundle.json", "vocabulary.arrow", "features.npz"])
+@pytest.mark.parametrize("name", ["weights.npz", "bundle.json", "vocabulary.arrow", "features.npz"])
 def test_a_file_that_is_a_link_is_refused(bundle, tmp_path, name):
-    target = "/etc/passwd" if name == "weights.pt" else tmp_path / f"elsewhere-{name}"
-    if name != "weights.pt":
+    target = "/etc/passwd" if name == "weights.npz" else tmp_path / f"elsewhere-{name}"
+    if name != "weights.npz":
         shutil.copy(bundle / name, target)
     (bundle / name).unlink()
     (bundle / name).symlink_to(target)
@@ -133,7 +135,7 @@ def test_a_file_that_is_a_link_is_refused(bundle, tmp_path, name):
 
 @pytest.mark.parametrize("name, named", [
     ("vocabulary.arrow", "not an Arrow file"), ("features.npz", "not a readable array file"),
-    ("weights.pt", "not a readable tensor file")])
+    ("weights.npz", "not a readable array file")])
 def test_a_damaged_file_is_named(bundle, name, named):
     (bundle / name).write_bytes(b"garbage" * 10)
     refused(bundle, name, named, "damaged or was tampered")
@@ -146,15 +148,56 @@ def test_a_vocabulary_of_other_columns_is_named(bundle):
     refused(bundle, "vocabulary.arrow", "needs the columns word (strings) and df")
 
 
-def test_weights_of_other_tensors_are_named(bundle):
-    state = torch.load(bundle / "weights.pt", weights_only=True)
-    torch.save({**state, "spare": torch.zeros(2)}, bundle / "weights.pt")
-    refused(bundle, "weights.pt", "'spare'")
-    state["input_layer.bag.weight"] = state["input_layer.bag.weight"][:10]
-    torch.save(state, bundle / "weights.pt")
-    refused(bundle, "bundle.json", "model.config implies input_layer.bag.weight of shape")
-    torch.save({"a": 1}, bundle / "weights.pt")
-    refused(bundle, "weights.pt", "no flat dict of named tensors")
+def weights_of(bundle):
+    with np.load(bundle / "weights.npz", allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def test_weights_of_other_arrays_are_named(bundle):
+    state = weights_of(bundle)
+    np.savez(bundle / "weights.npz", **state, spare=np.zeros(2, np.float32))
+    refused(bundle, "weights.npz", "'spare'")
+    np.savez(bundle / "weights.npz", **{**state, "input_layer.bag.weight": state["input_layer.bag.weight"][:10]})
+    refused(bundle, "weights.npz", "model.config implies input_layer.bag.weight of shape")
+    np.savez(bundle / "weights.npz", **{key: value for key, value in state.items() if key != "head.2.bias"})
+    refused(bundle, "weights.npz", "implies a tensor 'head.2.bias', which weights.npz lacks")
+    np.savez(bundle / "weights.npz", **state, notes=np.array(["a"], dtype=object))
+    refused(bundle, "weights.npz", "notes holds pickled Python objects", "refused unread")
+
+
+def test_an_array_that_declares_more_data_than_it_holds_is_refused_unread(bundle):
+    # A header may claim any shape: the bytes behind it are counted before anything is allocated.
+    peak, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    _rewrite_header(bundle / "weights.npz", "input_layer.bias", (4_000_000_000,))
+    refused(bundle, "weights.npz", "input_layer.bias declares float32 [4000000000], which is not the 128 bytes")
+    assert time.perf_counter() - started < 1
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) * 1024 < 200e6
+
+
+def _rewrite_header(path, name, shape):
+    """Rewrite one member of an npz with a header declaring `shape`, its data left as it was."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    stream = io.BytesIO(members[f"{name}.npy"])
+    np.lib.format.read_magic(stream)
+    _, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                  "fortran_order": fortran, "shape": shape})
+    members[f"{name}.npy"] = header.getvalue() + stream.read()
+    with zipfile.ZipFile(path, "w") as archive:
+        for filename, content in members.items():
+            archive.writestr(filename, content)
+
+
+def test_a_truncated_weights_file_is_one_line(bundle):
+    data = (bundle / "weights.npz").read_bytes()
+    for cut in (100, len(data) // 2, len(data) - 10):
+        (bundle / "weights.npz").write_bytes(data[:cut])
+        refused(bundle, "weights.npz", "not a readable array file", "damaged or was tampered")
 
 
 def test_features_that_do_not_fit_the_model_are_named(bundle):
@@ -266,11 +309,12 @@ def test_replacing_removes_nothing_it_did_not_write(bundle):
 def test_a_full_disk_is_one_line_with_the_bytes_and_the_old_bundle_stays(bundle, monkeypatch):
     before = {p.name: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
 
-    def full(obj, file, *args, **kwargs):
-        file.write(b"x" * 100)
+    def full(path, state):
+        with open(path, "wb") as file:
+            file.write(b"x" * 100)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(bundle_module, "write_weights", full)
     with pytest.raises(UserError) as raised:
         _save_again(bundle)
     message = str(raised.value)
@@ -287,18 +331,73 @@ def test_the_work_folder_of_a_killed_save_is_removed_by_the_next(bundle):
     stale = bundle.parent / f".{bundle.name}.streamfit-1-0123abcd"  # its process is gone
     (stale / "new").mkdir(parents=True)
     (stale / WORKSPACE_MARKER).write_text("1\n")
-    (stale / "new" / "weights.pt").write_bytes(b"half written")
+    (stale / "new" / "weights.npz").write_bytes(b"half written")
     _save_again(bundle)
     assert sorted(p.name for p in bundle.parent.iterdir()) == ["b"]
     load_bundle(bundle)
 
 
-def test_checking_the_shapes_leaves_torch_compiler_stack_unloaded(made):
+def test_loading_and_predicting_an_mlp_bundle_leaves_torch_unloaded(made):
+    # torch takes about 2 s to import: a bag-model bundle loads, is checked and predicts without it.
+    import subprocess
+    import sys
+
+    code = ("import sys; from streamfit.recipe.bundle import load_bundle; b = load_bundle(sys.argv[1]); "
+            "b.predict(['a great film']); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(made)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_checking_a_legacy_bundles_shapes_leaves_torch_compiler_stack_unloaded(made, tmp_path):
     # Initialisers on meta tensors import torch._dynamo on first use: 2.5 s of every predict start.
     import subprocess
     import sys
 
+    legacy = as_legacy(shutil.copytree(made, tmp_path / "legacy"))
     code = ("import sys; from streamfit.recipe.bundle import load_bundle; load_bundle(sys.argv[1]); "
             "print('torch._dynamo' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(made)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(legacy)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- bundles written before weights.npz: weights.pt, read with torch ---
+
+def as_legacy(bundle):
+    """`bundle` turned into the form written before issue 16: weights.pt, no 'weights' field."""
+    state = {key: torch.from_numpy(value) for key, value in weights_of(bundle).items()}
+    torch.save(state, bundle / "weights.pt")
+    (bundle / "weights.npz").unlink()
+    edit(bundle, lambda meta: meta.pop("weights"))
+    return bundle
+
+
+def test_a_legacy_bundle_loads_and_predicts_as_before(made, bundle):
+    texts = pa.array(["a great film", "boring and awful", ""])
+    expected = load_bundle(made).predict_proba(texts)
+    np.testing.assert_array_equal(load_bundle(as_legacy(bundle)).predict_proba(texts), expected)
+    assert check_output_dir(bundle, option="output").startswith("mlp, ")  # it may be replaced
+    _save_again(bundle)
+    assert sorted(p.name for p in bundle.iterdir() if p.is_file()) == ["bundle.json", "features.npz",
+                                                                        "vocabulary.arrow", "weights.npz"]
+    np.testing.assert_array_equal(load_bundle(bundle).predict_proba(texts), expected)
+
+
+def test_a_legacy_bundles_weights_are_checked_as_before(bundle):
+    as_legacy(bundle)
+    state = torch.load(bundle / "weights.pt", weights_only=True)
+    torch.save({**state, "spare": torch.zeros(2)}, bundle / "weights.pt")
+    refused(bundle, "weights.pt", "'spare'")
+    state["input_layer.bag.weight"] = state["input_layer.bag.weight"][:10]
+    torch.save(state, bundle / "weights.pt")
+    refused(bundle, "bundle.json", "model.config implies input_layer.bag.weight of shape")
+    torch.save({"a": 1}, bundle / "weights.pt")
+    refused(bundle, "weights.pt", "no flat dict of named tensors")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"weights": Evil()}, bundle / "weights.pt")
+    refused(bundle, "weights.pt", "pickled Python objects")
+    (bundle / "weights.pt").write_bytes(b"garbage" * 10)
+    refused(bundle, "weights.pt", "not a readable tensor file")

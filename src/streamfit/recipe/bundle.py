@@ -9,7 +9,14 @@ A bundle is a directory:
                        `"thresholds": [t per label]` (a bundle without them is single-label)
     vocabulary.arrow   the word vocabulary (Arrow IPC)
     features.npz       the feature extractor's fitted arrays (loaded with allow_pickle=False)
-    weights.pt         the model's state dict (loaded with torch.load(weights_only=True))
+    weights.npz        the model's state dict as float32 arrays (`streamfit.inference.weights`;
+                       bundle.json's `"weights": "weights.npz"`); bundles written before
+                       issue 16 hold `weights.pt` instead (read with torch.load(weights_only=True))
+
+The bag models (mlp, fasttext) load and predict without torch: their
+forward is numpy/scipy (`streamfit.inference.forward`), and torch is
+imported only for a sepCNN bundle, an old `weights.pt`, `Bundle.module`, or
+a prediction asked of a GPU.
 
 `save_bundle` writes into a temporary sibling directory and renames it into
 place, so a crash or a full disk never leaves a half-written bundle where a
@@ -17,7 +24,8 @@ good one was; it replaces only a streamfit bundle (its bundle.json's
 `format`, and nothing in the folder but a bundle's files and `checkpoints`),
 and removes only the files it wrote. `load_bundle` trusts nothing it reads:
 every field of bundle.json is checked, the model's declared shapes are
-compared with the weights' on torch's meta device before anything is built,
+compared with the weights' headers before any array is read (on torch's meta
+device for a sepCNN),
 and files that are symbolic links are refused; each problem is one line
 naming the file and the field.
 """
@@ -33,32 +41,37 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
-import torch
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
 from streamfit.files import is_disk_full, open_regular, write_atomic
-from streamfit.models import build_model
+from streamfit.inference import forward
+from streamfit.inference.weights import (
+    WEIGHTS_NPZ,
+    WEIGHTS_PT,
+    as_arrays,
+    check_shapes,
+    read_weights,
+    write_weights,
+)
 from streamfit.prepare.labels import LabelMap
 from streamfit.prepare.parallel import ordered_map
 from streamfit.prepare.tokenize import Tokenizer
 from streamfit.prepare.vocabulary import Vocabulary
 from streamfit.recipe.selection import Selection, default_selection, select
 from streamfit.sources import RECORD_SCHEMA, RowAccounting, SourceSpec, iter_records
-from streamfit.training.saving import check_weights_fit, load_weights
-from streamfit.training.tensors import (
-    resolve_device,
-    sparse_model_threads,
-    to_tensors,
-    torch_threads,
-)
 from streamfit.workspace import Workspace, sweep_stale
+
+if TYPE_CHECKING:
+    import torch
 
 BUNDLE_FORMAT = 1
 
@@ -70,8 +83,9 @@ class Bundle:
     Attributes:
         tokenizer, vocabulary: how raw text becomes word ids, as in training.
         extractor: the fitted feature extractor (word ids to model input).
-        module: the trained module, on the CPU until a prediction moves it.
-        model_kind: "mlp", "sepcnn" or "fasttext".
+        model_kind: "mlp", "sepcnn" or "fasttext" (also `kind`).
+        weights: the model's state dict as numpy arrays (float32), by name.
+        config: the model's constructor arguments (bundle.json's model.config).
         labels: the class names, by class id.
         source: the training data's source options (`SourceSpec` fields).
         info: the training run's summary: rows, epochs, seconds, history.
@@ -82,18 +96,63 @@ class Bundle:
             `(num_classes,)` (one tuned threshold repeated, or one per
             label): label l is predicted where its probability is at least
             `thresholds[l]`. None for a single-label bundle.
+        meta: the parsed, checked bundle.json (for a server's /metadata).
+
+    A bag model (mlp, fasttext) predicts with numpy/scipy on the CPU
+    (`streamfit.inference.forward`) for the devices "cpu" and "auto"; a
+    sepCNN, or a device such as "cuda", runs the torch module (`module`,
+    built from `weights` on first use: the one place torch is imported).
     """
 
     tokenizer: Tokenizer
     vocabulary: Vocabulary
     extractor: FeatureExtractor
-    module: torch.nn.Module
     model_kind: str
+    weights: dict[str, np.ndarray]
+    config: dict
     labels: LabelMap
     source: dict
     info: dict
     multi_label: bool = False
     thresholds: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+    _module: Any = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """The model kind: "mlp", "fasttext" or "sepcnn"."""
+        return self.model_kind
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The trained torch module (built from `weights` on first use; imports torch), in eval mode."""
+        if self._module is None:
+            import torch
+
+            from streamfit.models import build_model
+
+            module = build_model(self.model_kind, **self.config)
+            module.load_state_dict({name: torch.from_numpy(np.array(array))
+                                    for name, array in self.weights.items()})
+            self._module = module.eval()
+        return self._module
+
+    def _numpy(self, device) -> bool:
+        """Whether a prediction on `device` runs the numpy forward (a bag model on the CPU)."""
+        if self.model_kind not in forward.BAG_KINDS:
+            return False
+        return (device in ("auto", "cpu") if isinstance(device, str)
+                else getattr(device, "type", None) == "cpu")
+
+    def _device(self, device):
+        """`device` for the torch path, the module moved there; None for the numpy path."""
+        if self._numpy(device):
+            return None
+        from streamfit.training.tensors import resolve_device
+
+        device = resolve_device(device)
+        self.module.to(device)
+        return device
 
     def featurize(self, text: pa.Array):
         """Model input for a batch of raw texts."""
@@ -106,21 +165,22 @@ class Bundle:
         Single-label: a softmax (rows sum to 1). Multi-label: each label's own
         sigmoid (each in [0, 1], no sum), to compare with `thresholds`.
         """
-        device = resolve_device(device)
-        self.module.to(device)
-        return self._probabilities(self.featurize(text), device)
+        return self._probabilities(self.featurize(text), self._device(device))
 
-    @torch.no_grad()
-    def _probabilities(self, x, device: torch.device) -> np.ndarray:
-        self.module.eval()
-        x = to_tensors(x, device, keep_sparse=bool(getattr(self.module, "accepts_sparse", False)))
-        logits = self.module(x).float()
-        if self.multi_label:
-            return torch.sigmoid(logits).cpu().numpy()
-        if logits.shape[-1] == 1:
-            p = torch.sigmoid(logits[:, 0])
-            return torch.stack([1 - p, p], dim=1).cpu().numpy()
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+    def _probabilities(self, x, device) -> np.ndarray:
+        """Probabilities of feature rows `x`: numpy for `device` None, else torch on `device`."""
+        if device is None:
+            return forward.predict_proba(self.model_kind, self.config, self.weights, x,
+                                         self.multi_label)
+        import torch
+
+        from streamfit.training.tensors import to_tensors
+
+        with torch.no_grad():
+            self.module.eval()
+            x = to_tensors(x, device, keep_sparse=bool(getattr(self.module, "accepts_sparse", False)))
+            logits = self.module(x).float().cpu().numpy()
+        return forward.probabilities_of(logits, self.multi_label)
 
     def predict(self, texts, k: int | None = None, threshold: float | np.ndarray | None = None, *,
                 device: torch.device | str = "cpu", batch_size: int = 1024) -> list[list[tuple[str, float]]]:
@@ -205,8 +265,7 @@ class Bundle:
     def _predict(self, spec: SourceSpec, accounting: RowAccounting, batch_size: int, device: str,
                  answer_skipped: bool, stream: bool = False, chunks: Iterator[pa.RecordBatch] | None = None,
                  ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None, np.ndarray]]:
-        device = resolve_device(device)
-        self.module.to(device)
+        device = self._device(device)
 
         def parts():
             # The skips are taken here, as each chunk is pulled (not in
@@ -240,13 +299,21 @@ class Bundle:
             records, skipped = part
             return records, skipped, None if records is None else self.featurize(records.column("text"))
 
-        with torch_threads(sparse_model_threads(self.module)):
+        with self._threads(device):
             for records, skipped, x in ordered_map(features, parts(), workers=1 if stream else 2):
                 if records is None:
                     yield (pa.RecordBatch.from_pylist([], schema=RECORD_SCHEMA), skipped,
                            np.zeros((0, len(self.labels.names)), np.float32))
                 else:
                     yield records, skipped, self._probabilities(x, device)
+
+    def _threads(self, device):
+        """torch's intra-op threads for the torch path (`sparse_model_threads`); nothing for numpy."""
+        if device is None:
+            return nullcontext()
+        from streamfit.training.tensors import sparse_model_threads, torch_threads
+
+        return torch_threads(sparse_model_threads(self.module))
 
     @staticmethod
     def _skipped_batch(groups: list[tuple[str, int, np.ndarray]]) -> pa.RecordBatch:
@@ -282,12 +349,16 @@ class Bundle:
 
 
 #: The files of a bundle, as `save_bundle` writes them; with `checkpoints`, all a bundle folder holds.
-BUNDLE_FILES = ("bundle.json", "vocabulary.arrow", "features.npz", "weights.pt")
+#: (`weights.pt` in place of `weights.npz` for a bundle written before issue 16.)
+BUNDLE_FILES = ("bundle.json", "vocabulary.arrow", "features.npz", WEIGHTS_NPZ, WEIGHTS_PT)
 _CHECKPOINTS = "checkpoints"
 #: bundle.json's fields: `source`, `tokenizer`, `labels`, `features`, `model` and `info`.
 _FIELDS = ("format", "source", "tokenizer", "labels", "features", "model", "info")
 #: ... and a multi-label bundle's: `multi_label` (true), and `threshold` or `thresholds`.
 _MULTI_LABEL_FIELDS = ("multi_label", "threshold", "thresholds")
+#: ... and the weights' file (`weights`: "weights.npz"; absent: "weights.pt", an older bundle),
+#: and a quantized bundle's encoding of them (`quantized`, `streamfit.inference.quantize`).
+_WEIGHTS_FIELDS = ("weights", "quantized")
 #: The largest bundle.json read (a real one holds a few kB plus the training history).
 _MAX_JSON_BYTES = 64 << 20
 _TAMPERED = "the bundle is damaged or was tampered with; train it again or get it again from its maker"
@@ -329,7 +400,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
     check_output_dir(directory, option=option)
     table = vocabulary.to_table()
     arrays = extractor.state_dict()
-    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    state = as_arrays(module.state_dict())
     text = json.dumps({
         "format": BUNDLE_FORMAT,
         "source": source,
@@ -339,9 +410,10 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
         "model": {"name": model_kind, "config": module.get_config()},
         "info": info,
         **_multi_label_fields(multi_label, thresholds, len(labels.names)),
+        "weights": WEIGHTS_NPZ,
     }, indent=1) + "\n"
     needed = (table.nbytes + sum(np.asarray(a).nbytes for a in arrays.values())
-              + sum(t.numel() * t.element_size() for t in state.values()) + len(text.encode()))
+              + sum(a.nbytes for a in state.values()) + len(text.encode()))
     try:
         sweep_stale(directory.parent)  # work folders of earlier runs that were killed
         with Workspace(directory.parent, directory.name) as workspace:
@@ -350,7 +422,7 @@ def save_bundle(directory: str | Path, *, tokenizer: Tokenizer, vocabulary: Voca
             with ipc.new_file(str(work / "vocabulary.arrow"), table.schema) as f:
                 f.write_table(table)
             np.savez(work / "features.npz", **arrays)
-            write_atomic(work / "weights.pt", lambda file: torch.save(state, file))
+            write_weights(work / WEIGHTS_NPZ, state)
             write_atomic(work / "bundle.json", lambda file: file.write(text.encode()))
             workspace.install(directory, lambda folder: check_output_dir(folder, option=option))
             if (workspace.old / _CHECKPOINTS).is_dir():  # the run's checkpoints stay with its bundle
@@ -511,9 +583,11 @@ def load_bundle(directory: str | Path) -> Bundle:
     """Load a bundle without executing code from it, trusting nothing in it.
 
     Every field of bundle.json is checked, and the model's declared shapes
-    are compared with the tensors in weights.pt before anything is built, so
-    a damaged or hostile bundle costs neither memory nor time. Files that are
-    symbolic links are refused.
+    are compared with the arrays in weights.npz (the tensors of an older
+    bundle's weights.pt) before anything is built, so a damaged or hostile
+    bundle costs neither memory nor time. Files that are symbolic links are
+    refused. An mlp or fasttext bundle with weights.npz loads without
+    importing torch.
 
     Raises:
         UserError: the directory is not a bundle, or a file is truncated or
@@ -529,18 +603,18 @@ def load_bundle(directory: str | Path) -> Bundle:
     tokenizer = _tokenizer(meta_path, meta["tokenizer"])
     vocabulary = _vocabulary(directory / "vocabulary.arrow")
     extractor = _extractor(meta_path, directory / "features.npz", meta["features"])
-    module = _module(meta_path, directory / "weights.pt", meta["model"], meta["labels"], extractor)
-    module.eval()
+    weights, module = _weights(meta_path, directory, meta, extractor)
     thresholds = meta.get("thresholds", meta.get("threshold"))
     if thresholds is not None:
         thresholds = np.broadcast_to(np.asarray(thresholds, np.float64),
                                      (len(meta["labels"]),)).copy()
-    bundle = Bundle(tokenizer=tokenizer, vocabulary=vocabulary, extractor=extractor, module=module,
-                    model_kind=meta["model"]["name"], labels=LabelMap(meta["labels"]),
+    bundle = Bundle(tokenizer=tokenizer, vocabulary=vocabulary, extractor=extractor,
+                    model_kind=meta["model"]["name"], weights=weights,
+                    config=dict(meta["model"]["config"]), labels=LabelMap(meta["labels"]),
                     source=meta["source"], info=meta.get("info", {}),
-                    multi_label=meta["multi_label"], thresholds=thresholds)
+                    multi_label=meta["multi_label"], thresholds=thresholds, meta=meta, _module=module)
     try:  # one short text through it all: what the checks above cannot see fails here, not later
-        bundle._probabilities(bundle.featurize(pa.array(["a test text"])), torch.device("cpu"))
+        bundle._probabilities(bundle.featurize(pa.array(["a test text"])), bundle._device("cpu"))
     except (RuntimeError, IndexError, ValueError, TypeError, KeyError, pa.ArrowException) as error:
         raise UserError(f"{directory}: the files do not fit together ({_first_line(error)}); "
                         f"{_TAMPERED}") from None
@@ -563,10 +637,11 @@ def _check_meta(path: Path, meta) -> dict:
     if meta.get("format") != BUNDLE_FORMAT:
         raise UserError(f"{path}: bundle format {meta.get('format')!r} is not "
                         f"{BUNDLE_FORMAT}; retrain with this version of streamfit")
-    unknown = [key for key in meta if key not in _FIELDS + _MULTI_LABEL_FIELDS]
+    known = _FIELDS + _MULTI_LABEL_FIELDS + _WEIGHTS_FIELDS
+    unknown = [key for key in meta if key not in known]
     if unknown:
         raise UserError(f"{path}: unknown field {unknown[0]!r} (a bundle has "
-                        f"{', '.join(_FIELDS + _MULTI_LABEL_FIELDS)}); {_TAMPERED}")
+                        f"{', '.join(known)}); {_TAMPERED}")
     meta = {"info": {}, **meta}
     for key in _FIELDS[1:]:
         if key not in meta:
@@ -588,6 +663,13 @@ def _check_meta(path: Path, meta) -> dict:
     _check_source(path, meta["source"])
     _check_multi_label(path, meta)
     meta.setdefault("multi_label", False)
+    weights = meta.setdefault("weights", WEIGHTS_PT)
+    if weights not in (WEIGHTS_NPZ, WEIGHTS_PT):
+        raise UserError(f"{path}: the field 'weights' is {weights!r}, not {WEIGHTS_NPZ!r} or "
+                        f"{WEIGHTS_PT!r}; {_TAMPERED}")
+    if "quantized" in meta and (weights != WEIGHTS_NPZ or not isinstance(meta["quantized"], dict)):
+        raise UserError(f"{path}: the field 'quantized' must be an object, beside "
+                        f"'weights': {WEIGHTS_NPZ!r}; {_TAMPERED}")
     return meta
 
 
@@ -712,9 +794,17 @@ def _extractor(meta_path: Path, path: Path, features: dict) -> FeatureExtractor:
 _INPUT_WIDTH = {"mlp": "num_features", "fasttext": "num_features", "sepcnn": "num_words"}
 
 
-def _module(meta_path: Path, path: Path, model: dict, labels: list[str],
-            extractor: FeatureExtractor) -> torch.nn.Module:
-    """The model, its declared shapes checked against the weights before it is built."""
+def _weights(meta_path: Path, directory: Path, meta: dict, extractor: FeatureExtractor,
+             ) -> tuple[dict[str, np.ndarray], Any]:
+    """The model's weights as arrays, their declared shapes checked before anything is read.
+
+    A bag model's config is checked without torch (`inference.forward.declared_shapes`); a
+    sepCNN's, or an older bundle's weights.pt, with torch, which then also builds the module.
+
+    Returns:
+        (the state dict as numpy arrays, the torch module or None when none was needed).
+    """
+    model, labels = meta["model"], meta["labels"]
     name, config = model["name"], model["config"]
     if config.get("num_classes") != len(labels):
         raise UserError(f"{meta_path}: model.config.num_classes={config.get('num_classes')!r} does "
@@ -723,11 +813,62 @@ def _module(meta_path: Path, path: Path, model: dict, labels: list[str],
     if width is not None and config.get(width) != extractor.num_features:
         raise UserError(f"{meta_path}: model.config.{width}={config.get(width)!r} is not the "
                         f"{extractor.num_features} features of features.npz; {_TAMPERED}")
+    if name not in _INPUT_WIDTH:
+        raise UserError(f"{meta_path}: model.name={name!r} is unknown; use one of "
+                        f"{', '.join(_INPUT_WIDTH)}; {_TAMPERED}")
+    declared_by = f"{meta_path.name}'s model.config"
+    shapes = None
+    if name in forward.BAG_KINDS:
+        try:
+            shapes = forward.declared_shapes(name, config)
+        except OptionError as error:
+            raise UserError(f"{meta_path}: model.config.{error.option}={error.value!r} {error.problem}; "
+                            f"{_TAMPERED}") from None
+        except TypeError as error:
+            raise UserError(f"{meta_path}: the field 'model.config' does not fit the {name} model "
+                            f"({_first_line(error)}); {_TAMPERED}") from None
+    if meta["weights"] == WEIGHTS_PT:
+        return _torch_weights(meta_path, directory / WEIGHTS_PT, name, config, shapes)
+    try:
+        weights = read_weights(directory, meta, shapes=shapes, declared_by=declared_by)
+    except UserError as error:
+        raise UserError(f"{error}; {_TAMPERED}") from None
+    if shapes is not None:
+        return weights, None
+    return weights, _build_module(meta_path, directory / WEIGHTS_NPZ, name, config, weights)
+
+
+def _torch_weights(meta_path: Path, path: Path, name: str, config: dict,
+                   shapes: dict | None) -> tuple[dict[str, np.ndarray], Any]:
+    """An older bundle's weights.pt, read with torch.load(weights_only=True), checked."""
+    from streamfit.training.saving import load_weights
+
     with _open_own_file(path) as file:
         try:
             state = load_weights(file)
         except UserError as error:
             raise UserError(f"{path}: {error}; {_TAMPERED}") from None
+    if shapes is None:
+        module = _build_module(meta_path, path, name, config, state)
+        return as_arrays(module.state_dict()), module
+    try:
+        check_shapes(shapes, {key: tuple(value.shape) for key, value in state.items()},
+                     f"{meta_path.name}'s model.config", path.name)
+    except UserError as error:
+        raise UserError(f"{meta_path}: {error}; {_TAMPERED}") from None
+    weights = as_arrays(state)
+    wrong = [key for key, array in weights.items() if array.dtype != np.float32]
+    if wrong:
+        raise UserError(f"{path}: holds {wrong[0]} as {weights[wrong[0]].dtype}, not float32; {_TAMPERED}")
+    return weights, None
+
+
+def _build_module(meta_path: Path, path: Path, name: str, config: dict, state: dict):
+    """The torch module of `config` (a sepCNN), its shapes checked on the meta device first."""
+    import torch
+
+    from streamfit.models import build_model
+    from streamfit.training.saving import check_weights_fit
 
     def build() -> torch.nn.Module:
         return build_model(name, **config)
@@ -735,13 +876,14 @@ def _module(meta_path: Path, path: Path, model: dict, labels: list[str],
     try:
         check_weights_fit(build, state, f"{meta_path.name}'s model.config", path.name)
         module = build()
-        module.load_state_dict(state)
+        module.load_state_dict({key: torch.as_tensor(value) for key, value in state.items()})
     except OptionError as error:
-        field = "model.name" if error.option == "model_kind" else f"model.config.{error.option}"
-        raise UserError(f"{meta_path}: {field}={error.value!r} {error.problem}; {_TAMPERED}") from None
+        field_name = "model.name" if error.option == "model_kind" else f"model.config.{error.option}"
+        raise UserError(f"{meta_path}: {field_name}={error.value!r} {error.problem}; "
+                        f"{_TAMPERED}") from None
     except UserError as error:
         raise UserError(f"{meta_path}: {error}; {_TAMPERED}") from None
     except (TypeError, ValueError, RuntimeError) as error:
         raise UserError(f"{meta_path}: the field 'model.config' does not fit the {name} model "
                         f"({_first_line(error)}); {_TAMPERED}") from None
-    return module
+    return module.eval()
