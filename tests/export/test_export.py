@@ -324,3 +324,13 @@ def test_an_unknown_format_is_refused(bundles, tmp_path):
         export_bundle(bundles["mlp-two"], tmp_path / "o", "tflite")
     with pytest.raises(UserError, match="not a streamfit bundle"):
         export_bundle(tmp_path / "nothing", tmp_path / "o")
+
+
+def test_an_onnx_export_of_a_bag_model_never_imports_torch(bundles, tmp_path):
+    import subprocess
+
+    code = ("import sys; from streamfit.export import export_bundle; "
+            f"export_bundle({str(bundles['fasttext-two'])!r}, {str(tmp_path / 'o')!r}); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False" and (tmp_path / "o" / "model.onnx").exists()
