@@ -18,10 +18,10 @@ import gc
 import sys
 import traceback
 
-from streamfit.cli import evaluate, export, inspect, predict, prepare, train
+from streamfit.cli import evaluate, export, inspect, predict, prepare, serve, train
 from streamfit.errors import OptionError, TrainingInterrupted, UserError
 
-COMMANDS = (train, evaluate, predict, prepare, inspect, export)
+COMMANDS = (train, evaluate, predict, prepare, inspect, export, serve)
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 70, 130
 
 
