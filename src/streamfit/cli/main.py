@@ -18,10 +18,10 @@ import gc
 import sys
 import traceback
 
-from streamfit.cli import evaluate, export, inspect, predict, prepare, serve, train
+from streamfit.cli import evaluate, export, inspect, predict, prepare, quantize, serve, train
 from streamfit.errors import OptionError, TrainingInterrupted, UserError
 
-COMMANDS = (train, evaluate, predict, prepare, inspect, export, serve)
+COMMANDS = (train, evaluate, predict, prepare, inspect, export, serve, quantize)
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 70, 130
 
 
