@@ -334,3 +334,20 @@ def test_an_onnx_export_of_a_bag_model_never_imports_torch(bundles, tmp_path):
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False" and (tmp_path / "o" / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("kind", ["mlp", "fasttext"])
+def test_a_quantized_bundle_exports_to_its_own_probabilities(bundles, tmp_path, kind):
+    quantize = pytest.importorskip("streamfit.inference.quantize")
+    quantize.quantize_bundle(bundles[f"{kind}-three"], tmp_path / "small", cutoff=20)
+    bundle = load_bundle(tmp_path / "small")
+    out = export_bundle(tmp_path / "small", tmp_path / "out")
+    same_predictions(run_onnx(out / "model.onnx", model_input(bundle, TEXTS)),
+                     bundle.predict_proba(pa.array(TEXTS)))
+    spec = json.loads((out / "featurize.json").read_text())
+    reference = json.loads((out / "reference.json").read_text())
+    _, got = featurize(reference["texts"], spec)  # the compacted vocabulary and n-grams
+    assert got["ids"] == reference["input"]["ids"] and got["offsets"] == reference["input"]["offsets"]
+    np.testing.assert_allclose(got["weights"], reference["input"]["weights"], rtol=1e-6)
+    if kind == "mlp":
+        assert spec["features"]["num_features"] == 20 == len(spec["features"]["ngrams"])

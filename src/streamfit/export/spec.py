@@ -17,7 +17,8 @@ it without streamfit:
    streamfit ran with (`unicode_note`).
 2. **Vocabulary** (`streamfit.prepare.vocabulary`): token `words[i]` has
    word id `i + 2` (exact, case-sensitive string match after step 1);
-   any other token is id 1 (out of vocabulary); id 0 is padding.
+   any other token is id 1 (out of vocabulary); id 0 is padding. A word
+   may be "" (a quantized bundle's blanked word), which no token matches.
 3. **Features**, by `features.name`:
    - `tfidf` (`streamfit.features.tfidf`): the n-grams of orders
      `ngram_range` of the row's word ids, n-grams never crossing the row's
