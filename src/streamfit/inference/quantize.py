@@ -381,7 +381,7 @@ def _compact(bundle, meta: dict, weight: np.ndarray, cutoff: int | None) -> dict
         table = pa.table({"word": pa.array(list(text), pa.string()),
                           "df": np.where(keep[:last], df[:last], 0).astype(np.int64)})
         return {"meta": meta, "vocabulary": table, "features": extractor.state_dict(), "rows": rows,
-                "sparse": cutoff is not None, "kept": len(rows)}
+                "sparse": True, "kept": len(rows)}
     # tfidf: drop the n-grams of the rows not kept and the words no kept n-gram uses; renumber.
     from streamfit.prepare.ngrams import check_ngram_range
 
