@@ -32,13 +32,17 @@ def add_parser(subparsers) -> None:
                              "(default: 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per forward pass")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu or cuda (default auto: an mlp or fasttext bundle runs with "
+                             "numpy on the CPU, without torch; a sepcnn bundle on a GPU if torch "
+                             "sees one)")
     parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_k(args.k)  # before the bundle loads torch
-    # torch: loaded only for the command that needs it
+    check_k(args.k)  # before the bundle is read
+    # pyarrow and scipy: loaded only for the command that needs them (torch only for a sepcnn
+    # bundle, an older weights.pt bundle or --device cuda: recipe.bundle)
     from streamfit.recipe.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)

@@ -117,12 +117,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--output-format", choices=("csv", "jsonl"), default=None,
                         help="the output's format (default: by --output's extension; csv on stdout)")
     parser.add_argument("--batch-size", type=int, default=1024, help="rows per forward pass")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu or cuda (default auto: an mlp or fasttext bundle runs with "
+                             "numpy on the CPU, without torch; a sepcnn bundle on a GPU if torch "
+                             "sees one)")
     parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    # torch: loaded only for the command that needs it
+    # pyarrow and scipy: loaded only for the command that needs them (torch only for a sepcnn
+    # bundle, an older weights.pt bundle or --device cuda: recipe.bundle)
     from streamfit.recipe.bundle import load_bundle
 
     jsonl = _jsonl(args)

@@ -167,6 +167,8 @@ def read_weights(directory: str | os.PathLike, meta: Mapping[str, Any], *,
 
         try:
             arrays = dequantize(arrays, quantized)
+        except UserError as error:
+            raise UserError(f"{path}: {error}") from None
         except (KeyError, ValueError, TypeError, IndexError) as error:
             raise UserError(f"{path}: does not fit bundle.json's quantized ({_first_line(error)})") from None
         if shapes is not None:
