@@ -133,6 +133,26 @@ def test_predict_one_text_and_a_batch_as_the_bundle_does(servers, bundles):
     assert len(empty) == 1 and len(empty[0]) == 1  # an empty text is a text
 
 
+def test_concurrent_requests_joined_in_one_pass_each_get_their_own_answers(servers, bundles):
+    _, url = servers["one"]
+    bundle = load_bundle(bundles[0])
+    requests = [[POSITIVE] * (i % 3) + [NEGATIVE] + [""] * (i % 2) for i in range(24)]
+    answers = [None] * len(requests)
+
+    def send(i):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(3):
+                answers[i] = client.post("/predict", json={"texts": requests[i], "k": 2}).json()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for texts, answer in zip(requests, answers, strict=True):
+        same(predictions(answer), bundle.predict(texts, k=2))
+
+
 def test_health_metadata_and_docs(servers, bundles):
     _, url = servers["one"]
     assert httpx.get(url + "/health").json() == {"status": "ok", "models": ["reviews"]}

@@ -27,16 +27,19 @@ empty text is a text (it gets the model's answer for no words). Errors:
 | 404 | an unknown route or model name |
 
 Each error body is `{"detail": "one line"}` (422 adds `"errors"`, the
-fields at fault). The prediction runs in FastAPI's thread pool, so the
-event loop keeps answering `/health` and reading other requests.
+fields at fault). Requests that arrive while a forward pass runs are joined
+into the next one (`Batcher`), which runs in the thread pool, so the event
+loop keeps answering `/health` and reading other requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 import streamfit
 from streamfit.errors import OptionError
@@ -48,6 +51,7 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, model_validator
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ModuleNotFoundError as error:  # the extra is not installed
     if error.name not in EXTRA_MODULES:
@@ -61,6 +65,8 @@ if TYPE_CHECKING:
 # The training summary `GET /metadata` shows: `Bundle.info` less the accounting's examples
 # (raw rows and the training machine's file names).
 SUMMARY_KEYS = ("train_rows", "epochs", "seconds", "history", "prepare_reused")
+# The most texts of several requests joined into one forward pass (`Batcher`).
+JOINED_TEXTS = 1024
 
 
 class PredictRequest(BaseModel):
@@ -117,7 +123,10 @@ def create_app(bundles: dict[str, Bundle], limits: Limits | None = None) -> Fast
     app = FastAPI(title="streamfit", version=getattr(streamfit, "__version__", "0"),
                   description=f"Text classification with the streamfit bundle(s) {names}.")
 
-    def predict(name: str, request: PredictRequest) -> JSONResponse:
+    batchers = {name: Batcher(bundle, max(limits.max_batch, JOINED_TEXTS))
+                for name, bundle in bundles.items()}
+
+    async def predict(name: str, request: PredictRequest) -> JSONResponse:
         bundle = bundles[name]
         texts = [request.text] if request.texts is None else request.texts
         if len(texts) > limits.max_batch:
@@ -133,9 +142,12 @@ def create_app(bundles: dict[str, Bundle], limits: Limits | None = None) -> Fast
             where = "text" if request.texts is None else f"texts[{bad}]"
             return _error(422, f"{where} is not valid Unicode (it holds a lone surrogate, such as "
                                "\\ud800); send UTF-8 text")
-        answers = bundle.predict(texts, request.k, request.threshold)
+        probabilities = await batchers[name].probabilities(texts)
+        chosen = bundle.choose(probabilities, request.k, request.threshold)
+        names = bundle.labels.names
         return JSONResponse({"predictions": [
-            [{"label": label, "probability": float(p)} for label, p in row] for row in answers]})
+            [{"label": names[label], "probability": float(p)} for label, p in row]
+            for row in chosen.rows()]})
 
     def model(name: str) -> str:
         if name not in bundles:
@@ -152,8 +164,8 @@ def create_app(bundles: dict[str, Bundle], limits: Limits | None = None) -> Fast
 
     @app.post("/models/{name}/predict", response_model=PredictResponse,
               summary="The labels of one text or a batch, by the model NAME")
-    def predict_named(name: str, request: PredictRequest):
-        return predict(model(name), request)
+    async def predict_named(name: str, request: PredictRequest):
+        return await predict(model(name), request)
 
     @app.get("/models/{name}/metadata", summary="The model NAME's labels, kind and training summary")
     def metadata_named(name: str) -> dict:
@@ -161,11 +173,11 @@ def create_app(bundles: dict[str, Bundle], limits: Limits | None = None) -> Fast
 
     @app.post("/predict", response_model=PredictResponse, include_in_schema=one is not None,
               summary="The labels of one text or a batch")
-    def predict_one(request: PredictRequest):
+    async def predict_one(request: PredictRequest):
         if one is None:
             raise _NotFound(f"several models are served: POST /models/NAME/predict, NAME one of "
                             f"{names}")
-        return predict(one, request)
+        return await predict(one, request)
 
     @app.get("/metadata", include_in_schema=one is not None,
              summary="The model's labels, kind and training summary")
@@ -270,3 +282,61 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(item) for item in value]
     return value
+
+
+class Batcher:
+    """Requests for one bundle that arrive together, joined into one forward pass.
+
+    A forward pass of 8 texts costs little more than one of 1 (IMDB, the
+    mlp: 7 ms and 6 ms here), so the requests that wait while a pass runs
+    are joined into the next (up to `max_texts` texts; a larger request goes
+    alone): at 8 clients each waits about two passes, not eight. One pass
+    runs at a time per bundle, in the thread pool, so the event loop goes on
+    reading requests and answering `/health`, and the passes do not
+    compete for the CPUs. The probabilities of a text do not depend on the
+    others in its pass (the bag models score each row alone).
+
+    Args:
+        bundle: the bundle whose `predict_proba` runs.
+        max_texts: the most texts joined into one pass.
+    """
+
+    def __init__(self, bundle: Bundle, max_texts: int):
+        self.bundle, self.max_texts = bundle, max_texts
+        self.waiting: list[tuple[list[str], asyncio.Future]] = []
+        self.running = False
+
+    async def probabilities(self, texts: list[str]) -> np.ndarray:
+        """The probabilities `(len(texts), labels)` of `texts`, from the next pass."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((texts, future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                taken, count = 0, 0
+                while taken < len(self.waiting) and (
+                        taken == 0 or count + len(self.waiting[taken][0]) <= self.max_texts):
+                    count += len(self.waiting[taken][0])
+                    taken += 1
+                group, self.waiting = self.waiting[:taken], self.waiting[taken:]
+                texts = [text for part, _ in group for text in part]
+                try:
+                    probabilities = await run_in_threadpool(self.bundle.predict_proba,
+                                                            pa.array(texts, pa.string()))
+                except Exception as error:  # noqa: BLE001 (each request answers 500 with it)
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                start = 0
+                for part, future in group:
+                    if not future.done():  # not cancelled (the client went away)
+                        future.set_result(probabilities[start:start + len(part)])
+                    start += len(part)
+        finally:
+            self.running = False
