@@ -233,6 +233,8 @@ def _tensor(arrays: dict[str, np.ndarray], name: str, entry, used: set[str]) -> 
 
 #: The first layer of each bag model: `[num_features, width]`, one row per feature.
 FIRST_LAYER = {"mlp": "input_layer.bag.weight", "fasttext": "embedding.bag.weight"}
+#: hashing features: the most frequent words kept besides those of kept rows, per row kept.
+NGRAM_WORDS = 1 / 3
 #: The files a quantized bundle holds.
 QUANTIZED_FILES = ("bundle.json", "vocabulary.arrow", "features.npz", "weights.npz")
 
@@ -264,8 +266,11 @@ def quantize_bundle(directory, output, *, cutoff: int | None = None, data=None,
       shows.
     - hashing features (fasttext): word ids and n-gram hashes stay as they
       were (features.npz keeps `vocab_size`); the vocabulary keeps the words of
-      kept rows (the others are blanked, those at its end cut) and the
-      first layer only its kept rows (the others read back as zeros).
+      kept rows and the `cutoff * NGRAM_WORDS` most frequent ones, whose
+      n-grams the kept bucket rows hold (the others are blanked, those at its
+      end cut), and the first layer only its kept rows (the others read back
+      as zeros). A text's mean is then over its known words and n-grams, as
+      fastText's after its cutoff.
 
     Args:
         directory: a bundle (mlp or fasttext).
@@ -374,8 +379,10 @@ def _compact(bundle, meta: dict, weight: np.ndarray, cutoff: int | None) -> dict
         word_rows = rows[rows < vocab_size] - first_word
         keep = np.zeros(len(words), dtype=bool)
         keep[word_rows[word_rows < len(words)]] = True
-        if cutoff is None:
-            keep[:] = True
+        # The kept n-gram rows need their words in the vocabulary (an unknown word ends its
+        # n-grams), and the frequent words make most n-grams: keep those too (IMDB, cutoff
+        # 60000: 0.8837 with the 20000 most frequent, 0.8758 without, 0.8837 with all words).
+        keep[:len(words) if cutoff is None else int(cutoff * NGRAM_WORDS)] = True
         last = int(np.flatnonzero(keep)[-1]) + 1 if keep.any() else 0
         text = np.where(keep[:last], np.asarray(words.slice(0, last).to_pylist(), dtype=object), "")
         table = pa.table({"word": pa.array(list(text), pa.string()),
