@@ -5,6 +5,12 @@ vocabulary and features made compact to them, and stores those rows as int8
 with one scale per row (`streamfit.inference.quantize`). Prints the size and,
 with `--data`, the accuracy (micro-F1 for a multi-label bundle) of every
 step: the float bundle, after the cutoff, after int8.
+
+fastText's `-qnorm` has no flag here: it quantizes each vector's norm apart
+from its direction for product quantization, and an int8 row's scale is
+already its own norm (each row comes back within half its scale). Nor is
+there a `-retrain`: the kept rows are not trained again on the data (on
+IMDB the cutoff costs 0.24 points at 60000 rows without it).
 """
 
 from __future__ import annotations
