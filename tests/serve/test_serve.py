@@ -219,6 +219,16 @@ def test_body_and_batch_limits_are_413_and_the_server_goes_on(servers):
     assert process.poll() is None and httpx.get(url + "/health").status_code == 200
 
 
+def test_the_server_of_a_bag_model_runs_without_torch(servers):
+    process, url = servers["one"]
+    maps = f"/proc/{process.pid}/maps"
+    if not os.path.exists(maps):
+        pytest.skip("no /proc here")
+    assert httpx.post(url + "/predict", json={"text": POSITIVE}).status_code == 200
+    with open(maps) as f:
+        assert "libtorch" not in f.read()  # numpy alone (weights.npz, inference.forward)
+
+
 def test_names_are_never_paths(servers):
     _, url = servers["one"]
     for name in ("..%2F..%2Fetc", "%2Fetc%2Fpasswd", "nope", "reviews%00", "%2E%2E"):
