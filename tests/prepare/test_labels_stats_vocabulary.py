@@ -43,3 +43,17 @@ def test_vocabulary_orders_by_document_frequency_then_word():
     top = Vocabulary.from_counts(pa.array(["b", "a", "c"]), np.array([5, 5, 9]), min_df=1, max_words=2)
     assert top.words.to_pylist() == ["c", "a"]
     assert Vocabulary.from_table(vocab.to_table()).words.to_pylist() == ["c", "a", "b"]
+
+
+def test_a_few_tokens_and_many_get_the_same_ids():
+    # Under len(words) / 20 tokens `lookup` reads a dict; above, pyarrow's index_in.
+    words = [f"w{i}" for i in range(2000)] + ["", "é", "a b"]
+    vocabulary = Vocabulary(pa.array(words))
+    expected = {word: i + 2 for i, word in enumerate(words)}
+    rng = np.random.default_rng(0)
+    for size in (0, 3, 99, 101, 5000):
+        rows = [[f"w{i}" for i in rng.integers(0, 2400, size)], ["", "é", "a b", "unknown"], []]
+        offsets, ids = vocabulary.lookup(pa.array(rows, pa.list_(pa.string())))
+        flat = [token for row in rows for token in row]
+        assert ids.dtype == np.int32 and ids.tolist() == [expected.get(t, 1) for t in flat]
+        assert offsets.tolist() == np.cumsum([0] + [len(row) for row in rows]).tolist()

@@ -17,6 +17,10 @@ import pyarrow.compute as pc
 PAD_ID = 0
 OOV_ID = 1
 FIRST_WORD_ID = 2
+#: `lookup` uses a dict (built on first use) when the tokens are fewer than
+#: the words over this: hashing the vocabulary per call costs about that many
+#: dict lookups per word.
+_DICT_SHARE = 20
 
 
 class Vocabulary:
@@ -30,6 +34,7 @@ class Vocabulary:
     def __init__(self, words: pa.Array, df: np.ndarray | None = None):
         self.words = words if isinstance(words, pa.Array) else pa.array(words, pa.string())
         self.df = df
+        self._by_word: dict[str, int] | None = None
 
     @classmethod
     def from_counts(cls, values: pa.Array, df: np.ndarray, *, min_df: int, max_words: int) -> Vocabulary:
@@ -49,10 +54,22 @@ class Vocabulary:
         `offsets` is int64 with one more entry than rows; `ids` is int32.
         """
         flat = pc.list_flatten(tokens)
-        index = pc.index_in(flat, value_set=self.words)
-        ids = np.asarray(index.fill_null(OOV_ID - FIRST_WORD_ID), dtype=np.int32) + FIRST_WORD_ID
+        if len(flat) * _DICT_SHARE < len(self.words):
+            # `index_in` hashes the whole vocabulary on every call: for a few tokens
+            # (one text served, one line piped in) a dict built once is far cheaper.
+            ids_of = self._ids()
+            ids = np.fromiter((ids_of.get(token, OOV_ID) for token in flat.to_pylist()),
+                              dtype=np.int32, count=len(flat))
+        else:
+            index = pc.index_in(flat, value_set=self.words)
+            ids = np.asarray(index.fill_null(OOV_ID - FIRST_WORD_ID), dtype=np.int32) + FIRST_WORD_ID
         offsets = np.asarray(tokens.offsets, dtype=np.int64)
         return offsets - offsets[0], ids
+
+    def _ids(self) -> dict[str, int]:
+        if self._by_word is None:
+            self._by_word = {word: i for i, word in enumerate(self.words.to_pylist(), FIRST_WORD_ID)}
+        return self._by_word
 
     def to_table(self) -> pa.Table:
         df = self.df if self.df is not None else np.zeros(len(self.words), dtype=np.int64)
