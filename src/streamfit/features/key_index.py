@@ -79,6 +79,15 @@ class KeyIndex:
             found[large] = self._lookup_hashed(keys[large])
         return found
 
+    def lookup_small(self, keys: np.ndarray) -> np.ndarray:
+        """`lookup` of keys all below `dense_below` (a unigram order's): one gather."""
+        return self._dense[keys]
+
+    def lookup_large(self, keys: np.ndarray) -> np.ndarray:
+        """`lookup` of int64 keys all at or above `dense_below` (a longer order's, or keys
+        the caller masks out): the hash table alone, no split by size."""
+        return self._lookup_hashed(keys)
+
     def _lookup_hashed(self, keys: np.ndarray) -> np.ndarray:
         slot = self._home(keys)
         # Gathers and compares over all keys, then masks only on the few that

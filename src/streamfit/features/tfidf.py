@@ -19,16 +19,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from streamfit.errors import OptionError, check_number
-from streamfit.features.base import FeatureExtractor, count_cells
+from streamfit.errors import OptionError, UserError, check_number
+from streamfit.features.base import FeatureExtractor
 from streamfit.features.key_index import KeyIndex
 from streamfit.prepare.ngrams import (
     NgramCounts,
     check_ngram_range,
-    doc_ngram_keys,
     ngram_order,
     one_vs_rest_f_score,
 )
+from streamfit.prepare.vocabulary import FIRST_WORD_ID
 
 SELECTIONS = ("f_classif", "frequency")
 NORMS = ("l2", None)
@@ -201,17 +201,70 @@ class NgramTfidf(FeatureExtractor):
         self._check_fitted()
         n_rows = len(offsets) - 1
         num_features = len(self.keys_)
-        rows, keys = doc_ngram_keys(offsets, ids, *self.ngram_range, self.vocab_size_)
-        col = self._key_index().lookup(keys)
-        hit = np.flatnonzero(col >= 0)  # index arrays: boolean masks are slower here
-        row, col, tf, indptr = count_cells(rows[hit], col[hit], n_rows, num_features)
-        tf = tf.astype(np.float64)
+        col, hits_before = self._columns(offsets, ids)
+        # One CSR entry per hit, rows in order; summing duplicates sorts each
+        # row's columns and counts them (per-row sorts: np.unique over all
+        # hits cost 4x as much on IMDB).
+        hit = np.flatnonzero(col >= 0)
+        counts = scipy.sparse.csr_matrix(
+            (np.ones(len(hit)), col[hit].astype(np.int32), hits_before),
+            shape=(n_rows, num_features))
+        counts.sum_duplicates()
+        col, tf, indptr = counts.indices, counts.data, counts.indptr.astype(np.int64)
         if self.sublinear_tf:
             tf = 1.0 + np.log(tf)
         data = tf * self.idf_[col]
         if self.norm == "l2":
+            row = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
             norms = np.sqrt(np.bincount(row, weights=data * data, minlength=n_rows))
             data /= norms[row]
         return scipy.sparse.csr_matrix(
             (data.astype(np.float32), col.astype(np.int32), indptr),
             shape=(n_rows, num_features))
+
+    def _columns(self, offsets: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The column of every n-gram of every position, without listing rows or keys.
+
+        Returns:
+            `(col, hits_before)`: int64 `[len(ids), n_orders]` flattened, the
+            column of the n-gram of each order starting at each position (-1:
+            not selected, padding/OOV inside, crossing its row's end, or past
+            it), so hits come in row order; and int64 `[n_rows + 1]`, the hits
+            in the rows before each row.
+        """
+        n_min, n_max = check_ngram_range(self.ngram_range, self.vocab_size_)
+        # The checks and the n-grams of `doc_ngram_keys`, per position and order.
+        offsets = np.asarray(offsets, dtype=np.int64)
+        ids = np.asarray(ids)
+        vocab_size = self.vocab_size_
+        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids):
+            raise UserError(f"offsets must start at 0 and end at len(ids)={len(ids)}; got "
+                            f"{len(offsets)} offsets ending at "
+                            f"{offsets[-1] if len(offsets) else None}")
+        if len(ids) and ids.max() >= vocab_size:
+            raise UserError(f"word id {ids.max()} is outside the vocabulary of {vocab_size} "
+                            "ids; the rows were prepared with another vocabulary, prepare "
+                            "them again")
+        n_pos = len(ids)
+        orders = n_max - n_min + 1
+        col = np.full((n_pos, orders), -1, dtype=np.int64)
+        index = self._key_index()
+        good = ids >= FIRST_WORD_ID
+        # continues[i]: token i + 1 is in the row of token i.
+        continues = np.ones(max(n_pos - 1, 0), dtype=bool)
+        ends = offsets[1:-1]
+        continues[ends[(ends > 0) & (ends < n_pos)] - 1] = False
+        key = ids.astype(np.int64)
+        valid = good
+        for n in range(1, n_max + 1):
+            if n > 1:
+                if len(key) <= 1:
+                    break
+                key = key[:-1] * vocab_size + ids[n - 1:]
+                valid = valid[:-1] & good[n - 1:] & continues[n - 2:]
+            if n >= n_min:
+                found = index.lookup_small(key) if n == 1 else index.lookup_large(key)
+                col[:len(key), n - n_min] = np.where(valid, found, -1)
+        hits = np.zeros(n_pos + 1, dtype=np.int64)
+        np.cumsum((col >= 0).sum(axis=1), out=hits[1:])
+        return col.ravel(), hits[offsets]
