@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from streamfit.errors import OptionError, UserError, check_number
+from streamfit.errors import OptionError, check_number
 from streamfit.features.base import FeatureExtractor
 from streamfit.features.key_index import KeyIndex
 from streamfit.prepare.ngrams import (
     NgramCounts,
     check_ngram_range,
+    check_rows,
     ngram_order,
     one_vs_rest_f_score,
 )
@@ -234,17 +235,8 @@ class NgramTfidf(FeatureExtractor):
         """
         n_min, n_max = check_ngram_range(self.ngram_range, self.vocab_size_)
         # The checks and the n-grams of `doc_ngram_keys`, per position and order.
-        offsets = np.asarray(offsets, dtype=np.int64)
-        ids = np.asarray(ids)
         vocab_size = self.vocab_size_
-        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids):
-            raise UserError(f"offsets must start at 0 and end at len(ids)={len(ids)}; got "
-                            f"{len(offsets)} offsets ending at "
-                            f"{offsets[-1] if len(offsets) else None}")
-        if len(ids) and ids.max() >= vocab_size:
-            raise UserError(f"word id {ids.max()} is outside the vocabulary of {vocab_size} "
-                            "ids; the rows were prepared with another vocabulary, prepare "
-                            "them again")
+        offsets, ids = check_rows(offsets, ids, vocab_size)
         n_pos = len(ids)
         orders = n_max - n_min + 1
         col = np.full((n_pos, orders), -1, dtype=np.int64)

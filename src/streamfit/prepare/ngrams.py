@@ -256,6 +256,25 @@ def ngram_words(key: int, vocab_size: int) -> tuple[int, ...]:
     return tuple(reversed(words))
 
 
+def check_rows(offsets: np.ndarray, ids: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(offsets as int64, ids)` when the offsets span the ids and every id is below `vocab_size`.
+
+    Raises:
+        UserError: either is not so (rows prepared with another vocabulary).
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    ids = np.asarray(ids)
+    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids):
+        raise UserError(f"offsets must start at 0 and end at len(ids)={len(ids)}; got "
+                        f"{len(offsets)} offsets ending at "
+                        f"{offsets[-1] if len(offsets) else None}")
+    if len(ids) and ids.max() >= vocab_size:
+        raise UserError(f"word id {ids.max()} is outside the vocabulary of {vocab_size} "
+                        "ids; the rows were prepared with another vocabulary, prepare "
+                        "them again")
+    return offsets, ids
+
+
 def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
                    vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
     """List the n-gram keys of every row, orders `n_min..n_max`.
@@ -282,16 +301,7 @@ def doc_ngram_keys(offsets: np.ndarray, ids: np.ndarray, n_min: int, n_max: int,
         UserError: `offsets` do not span `ids`, or an id is not below `vocab_size`.
     """
     n_min, n_max = check_ngram_range((n_min, n_max), vocab_size, "(n_min, n_max)")
-    offsets = np.asarray(offsets, dtype=np.int64)
-    ids = np.asarray(ids)
-    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids):
-        raise UserError(f"offsets must start at 0 and end at len(ids)={len(ids)}; got "
-                        f"{len(offsets)} offsets ending at "
-                        f"{offsets[-1] if len(offsets) else None}")
-    if len(ids) and ids.max() >= vocab_size:
-        raise UserError(f"word id {ids.max()} is outside the vocabulary of {vocab_size} "
-                        "ids; the rows were prepared with another vocabulary, prepare "
-                        "them again")
+    offsets, ids = check_rows(offsets, ids, vocab_size)
     lengths = np.diff(offsets)
     row_of_pos = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     good = ids >= FIRST_WORD_ID
