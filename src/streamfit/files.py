@@ -22,11 +22,12 @@ import json
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from streamfit.errors import UserError
+from streamfit.errors import OptionError, UserError
 
 #: The errors of a write that found no room: a full device, an exhausted quota.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -122,3 +123,17 @@ def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically and durably (`write_atomic`)."""
     text = json.dumps(data, indent=1) + "\n"
     write_atomic(path, lambda file: file.write(text.encode()))
+
+
+def check_writable_parent(directory: Path, option: str) -> None:
+    """Create `directory`'s parent if needed and prove a file can be made there.
+
+    Raises:
+        OptionError: naming `option`, when it cannot (read-only, no permission).
+    """
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory.parent).close()
+    except OSError as e:
+        raise OptionError(option, str(directory), f"cannot be written ({e.strerror}); "
+                          "choose a writable directory") from None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from streamfit.export.network import (
     output_activation,
 )
 from streamfit.export.spec import EXPORT_FORMAT, featurize_spec, reference_texts, reference_vectors
-from streamfit.files import is_disk_full, open_regular, write_atomic
+from streamfit.files import check_writable_parent, is_disk_full, open_regular, write_atomic
 from streamfit.workspace import Workspace, sweep_stale
 
 #: The export formats and the model file each writes.
@@ -169,12 +168,7 @@ def check_export_dir(directory: Path, option: str = "output") -> str | None:
                                       f"{name!r}, which streamfit did not write there, so it is not "
                                       "replaced; move that away or choose an empty or new directory")
             replaced = "an earlier export"
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory.parent).close()
-    except OSError as e:
-        raise OptionError(option, str(directory), f"cannot be written ({e.strerror}); "
-                          "choose a writable directory") from None
+    check_writable_parent(directory, option)
     return replaced
 
 

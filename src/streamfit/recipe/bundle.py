@@ -37,7 +37,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -52,7 +51,7 @@ import pyarrow.ipc as ipc
 
 from streamfit.errors import OptionError, UserError
 from streamfit.features import FeatureExtractor, build_extractor
-from streamfit.files import is_disk_full, open_regular, write_atomic
+from streamfit.files import check_writable_parent, is_disk_full, open_regular, write_atomic
 from streamfit.inference import forward
 from streamfit.inference.weights import (
     WEIGHTS_NPZ,
@@ -526,12 +525,7 @@ def check_output_dir(directory: Path, option: str = "directory") -> str | None:
                 raise OptionError(option, str(directory), f"holds {name!r}, which is not what "
                                   "streamfit writes there (a link or another kind of file); move it "
                                   "away or choose an empty or new directory")
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory.parent).close()
-    except OSError as e:
-        raise OptionError(option, str(directory), f"cannot be written ({e.strerror}); "
-                          "choose a writable directory") from None
+    check_writable_parent(directory, option)
     return replaced
 
 
