@@ -63,3 +63,14 @@ def keras():
         pytest.skip(f"keras was imported with the {keras.backend.backend()} backend before "
                     "these tests, which need torch")
     return keras
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one intra-op thread for the module: small models run faster so on a busy machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

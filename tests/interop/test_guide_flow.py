@@ -51,12 +51,8 @@ def read_sample(split: str) -> tuple[list[str], np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def keras(keras):
-    # Both frameworks run the same small dense model, faster on one intra-op thread.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield keras
-    torch.set_num_threads(previous)
+def keras(keras, one_torch_thread):
+    return keras
 
 
 @pytest.fixture(scope="module")

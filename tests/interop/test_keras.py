@@ -10,7 +10,6 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
 from guide_code import _data_generator
 
 from streamfit.batches import ArrayBatches
@@ -20,12 +19,8 @@ FEATURES, CLASSES = 60, 3
 
 
 @pytest.fixture(scope="module")
-def keras(keras):
-    # Small models run faster on one intra-op thread, above all on a busy machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield keras
-    torch.set_num_threads(previous)
+def keras(keras, one_torch_thread):
+    return keras
 
 
 @pytest.fixture(scope="module")
